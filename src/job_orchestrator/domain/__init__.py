@@ -1,0 +1,1 @@
+"""Pure domain logic: states, transitions, retry decisions. No I/O, no database."""

@@ -1,0 +1,144 @@
+"""Plain data passed between the API, the services and the store (no ORM objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from job_orchestrator.domain.retry import RetryPolicy
+from job_orchestrator.domain.states import AttemptOutcome, JobState
+
+JSON = Any
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    type: str
+    payload: JSON = None
+    queue: str = "default"
+    priority: int = 0
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    max_attempts: int = 5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    lease_seconds: float = 30.0
+    timeout_seconds: float | None = None
+    idempotency_key: str | None = None
+    # Hash of the request as sent; a replay with the same key must carry the same fingerprint.
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    queue: str
+    type: str
+    payload: JSON
+    state: JobState
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    lease_expires_at: datetime | None
+    deadline: datetime | None
+    timeout_seconds: float | None
+    lease_seconds: float
+    retry: RetryPolicy
+    idempotency_key: str | None
+    result: JSON
+    last_error: JSON
+    heartbeat_details: JSON
+    cancel_requested: bool
+    worker_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    job_id: int
+    lease_token: str
+    attempt: int
+    lease_expires_at: datetime
+    deadline: datetime | None
+    queue: str
+    type: str
+    payload: JSON
+    heartbeat_details: JSON
+    lease_seconds: float
+    timeout_seconds: float | None
+    leased_at: datetime
+    run_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    job_id: int
+    attempt: int
+    worker_id: str
+    leased_at: datetime
+    finished_at: datetime | None
+    outcome: AttemptOutcome | None
+    error: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    worker_id: str
+    queues: tuple[str, ...] = ("default",)
+    types: tuple[str, ...] | None = None
+    max_jobs: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FailureInfo:
+    message: str
+    type: str | None = None
+    retryable: bool = True
+    retry_after_seconds: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"message": self.message, "type": self.type, "retryable": self.retryable}
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    job_id: int
+    lease_token: str
+    result: JSON
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    job: Job
+    created: bool  # False when an idempotency key returned an existing job
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    queue: str | None = None
+    state: JobState | None = None
+    type: str | None = None
+    limit: int = 50
+    before_id: int | None = None  # cursor: list ids strictly below this one (newest first)
+
+
+@dataclass(frozen=True, slots=True)
+class ReapResult:
+    lease_expired: int = 0
+    timed_out: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.lease_expired + self.timed_out

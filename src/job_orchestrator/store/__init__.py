@@ -1,0 +1,21 @@
+"""Persistence. The only package that contains SQL."""
+
+from __future__ import annotations
+
+from job_orchestrator.store.base import Store
+from job_orchestrator.store.urls import dialect_of
+
+
+def open_store(url: str | None) -> Store:
+    """The store for ``url``: PostgreSQL (asyncpg) or SQLite (aiosqlite; the default)."""
+    if url and dialect_of(url) == "postgresql":
+        from job_orchestrator.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    from job_orchestrator.store.sqlite import SqliteStore
+    from job_orchestrator.store.urls import normalize_database_url
+
+    return SqliteStore(normalize_database_url(url))
+
+
+__all__ = ["Store", "open_store"]

@@ -1,0 +1,143 @@
+"""The store interface: every persistent operation the services need, dialect-neutral.
+
+Two implementations (PostgreSQL, SQLite) pass one conformance suite. Every method that depends
+on time takes ``now``: None means the database clock (production); tests pass a time to move
+the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from job_orchestrator.domain.errors import DomainError
+from job_orchestrator.domain.models import (
+    JSON,
+    Attempt,
+    Completion,
+    EnqueueResult,
+    FailureInfo,
+    HeartbeatResult,
+    Job,
+    JobFilter,
+    Lease,
+    LeaseRequest,
+    NewJob,
+    ReapResult,
+)
+
+QueueReadyCallback = Callable[[str], None]
+
+
+class Store(ABC):
+    dialect_name: str
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    @abstractmethod
+    async def db_now(self) -> datetime: ...
+
+    # ---- producers ------------------------------------------------------------------------
+    @abstractmethod
+    async def enqueue_many(
+        self, jobs: Sequence[NewJob], *, now: datetime | None = None
+    ) -> list[EnqueueResult]:
+        """Create jobs, all or nothing, in request order; idempotency keys return existing jobs.
+
+        Raises IdempotencyConflict when a key is reused with a different request.
+        """
+
+    async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> EnqueueResult:
+        return (await self.enqueue_many([job], now=now))[0]
+
+    @abstractmethod
+    async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]: ...
+
+    async def get_job(self, job_id: int) -> Job:
+        from job_orchestrator.domain.errors import JobNotFound
+
+        job = (await self.get_jobs([job_id])).get(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id} does not exist")
+        return job
+
+    @abstractmethod
+    async def list_jobs(self, filters: JobFilter) -> list[Job]: ...
+
+    @abstractmethod
+    async def list_attempts(self, job_id: int) -> list[Attempt]: ...
+
+    @abstractmethod
+    async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job: ...
+
+    @abstractmethod
+    async def retry(self, job_id: int, *, now: datetime | None = None) -> Job: ...
+
+    @abstractmethod
+    async def redrive(
+        self,
+        *,
+        queue: str | None,
+        type_: str | None,
+        limit: int,
+        now: datetime | None = None,
+    ) -> int: ...
+
+    # ---- workers --------------------------------------------------------------------------
+    @abstractmethod
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Lease]: ...
+
+    @abstractmethod
+    async def heartbeat(
+        self,
+        job_id: int,
+        lease_token: str,
+        *,
+        details: JSON = None,
+        set_details: bool = False,
+        now: datetime | None = None,
+    ) -> HeartbeatResult: ...
+
+    @abstractmethod
+    async def complete_many(
+        self, completions: Sequence[Completion], *, now: datetime | None = None
+    ) -> list[Job | DomainError]:
+        """Per item: the succeeded job (also for an exact replay) or the error that applies."""
+
+    async def complete(self, completion: Completion, *, now: datetime | None = None) -> Job:
+        outcome = (await self.complete_many([completion], now=now))[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    @abstractmethod
+    async def fail(
+        self, job_id: int, lease_token: str, failure: FailureInfo, *, now: datetime | None = None
+    ) -> Job: ...
+
+    # ---- maintenance ----------------------------------------------------------------------
+    @abstractmethod
+    async def reap_expired(self, *, batch_size: int, now: datetime | None = None) -> ReapResult:
+        """End up to ``batch_size`` attempts whose lease or deadline passed."""
+
+    @abstractmethod
+    async def try_acquire_leadership(
+        self, name: str, holder: str, *, ttl_seconds: float, now: datetime | None = None
+    ) -> bool: ...
+
+    @abstractmethod
+    async def release_leadership(self, name: str, holder: str) -> None: ...
+
+    @abstractmethod
+    async def counts_by_queue_state(self) -> list[tuple[str, str, int]]: ...
+
+    # ---- wake-ups -------------------------------------------------------------------------
+    @abstractmethod
+    async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
+        """Call ``on_queue_ready(queue)`` soon after jobs become ready in ``queue``."""

@@ -1,0 +1,127 @@
+"""PostgreSQL: SKIP LOCKED claims, one-statement batch completions, LISTEN/NOTIFY wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from job_orchestrator.domain.models import Completion, Job, LeaseRequest
+from job_orchestrator.store.dialect import POSTGRESQL
+from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
+from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "job_orchestrator_ready"
+_LISTEN_RETRY_SECONDS = 1.0
+
+
+def _identity(value: str) -> str:
+    return value
+
+
+class PostgresStore(SqlStore):
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+        engine = create_async_engine(
+            normalize_database_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=10,
+            # Hand jsonb back as text: the store decodes it with orjson, the same on both dialects.
+            json_deserializer=_identity,
+            # No pre-ping (a round trip per checkout on the hot path): a dead connection is
+            # detected on use, SQLAlchemy invalidates the pool, and the request answers 503.
+            connect_args={
+                "timeout": 5,
+                "command_timeout": 60,
+                "server_settings": {"application_name": "job-orchestrator"},
+            },
+        )
+        super().__init__(POSTGRESQL, engine, engine)
+        self._dsn = asyncpg_dsn(url)
+        self._listener: asyncio.Task[None] | None = None
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        request: LeaseRequest,
+        token_hashes: list[str],
+        now: datetime | None,
+    ) -> list[Row[Any]]:
+        statement = self._q.claim(types=bool(request.types))
+        return list(await conn.execute(statement, self._claim_params(request, token_hashes, now)))
+
+    async def _complete_guarded(
+        self, conn: AsyncConnection, items: list[Completion], now: datetime | None
+    ) -> dict[int, Job]:
+        params = {
+            "ids": [item.job_id for item in items],
+            "token_hashes": [hash_token(item.lease_token) for item in items],
+            "keys": [completion_key(item) for item in items],
+            "results": [encode_json(item.result) for item in items],
+            "now": self._t(now),
+        }
+        rows = await conn.execute(self._q.complete_many, params)
+        # A job appears at most once in the output even if the batch named it twice; give it to
+        # the first position that carried the winning key, the others resolve as replays.
+        position = {(item.job_id, completion_key(item)): i for i, item in reversed(list(enumerate(items)))}
+        done: dict[int, Job] = {}
+        for row in rows:
+            m = row._mapping
+            done[position[(m["id"], m["completion_key"])]] = self._job(row, m["completion_result"])
+        return done
+
+    async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
+        # Delivered by PostgreSQL at commit, to every server process listening (this one too).
+        for queue in sorted(set(queues)):
+            await conn.execute(self._q.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
+
+    async def start_listening(self, on_queue_ready: Any) -> None:
+        await super().start_listening(on_queue_ready)
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_forever(), name="pg-listen")
+
+    async def _listen_forever(self) -> None:
+        """One LISTEN connection per process; reconnects by itself after the database returns."""
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=5)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _c: lost.set())
+                await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
+                log.info("listening for job notifications")
+                # Wake everyone once: anything enqueued while we were not listening is ready.
+                if self._on_ready is not None:
+                    self._on_ready("*")
+                await lost.wait()
+                log.warning("the LISTEN connection was lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database is down: retry quietly, polls carry on
+                log.debug("LISTEN connection failed: %s", error)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=1)
+            await asyncio.sleep(_LISTEN_RETRY_SECONDS)
+
+    def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if self._on_ready is not None:
+            self._on_ready(payload)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await super().close()

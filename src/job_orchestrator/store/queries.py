@@ -1,0 +1,343 @@
+"""Every runtime SQL statement of the store, by name, for one dialect.
+
+Each state change is one statement guarded in its WHERE clause by the state it leaves (and, for a
+leased job, by the lease token's hash and the lease's expiry); a statement that changes zero rows
+means the guard did not hold, and the store turns that into a typed error. No SQL lives outside
+the store package.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import TextClause, bindparam, text
+
+from job_orchestrator.store.dialect import SqlDialect
+
+JOB_COLUMNS = (
+    "id, queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
+    "updated_at, finished_at, lease_expires_at, deadline, timeout_seconds, lease_seconds, "
+    "retry_initial_seconds, retry_multiplier, retry_max_seconds, retry_jitter, idempotency_key, "
+    "last_error, heartbeat_details, cancel_requested, worker_id"
+)
+JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))
+LEASE_COLUMNS = (
+    "id, attempts, lease_token_hash, lease_expires_at, deadline, queue, type, payload, "
+    "heartbeat_details, lease_seconds, timeout_seconds, leased_at, run_at"
+)
+INSERT_JOB_COLUMNS = (
+    "queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
+    "updated_at, lease_seconds, timeout_seconds, retry_initial_seconds, retry_multiplier, "
+    "retry_max_seconds, retry_jitter, idempotency_key, cancel_requested"
+)
+# The fields of one row of a batch enqueue, as the JSON rows parameter carries them.
+ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
+    ("queue", "text"),
+    ("type", "text"),
+    ("payload", "text"),
+    ("priority", "integer"),
+    ("max_attempts", "integer"),
+    ("run_at", "timestamptz"),
+    ("delay_seconds", "double precision"),
+    ("lease_seconds", "double precision"),
+    ("timeout_seconds", "double precision"),
+    ("retry_initial_seconds", "double precision"),
+    ("retry_multiplier", "double precision"),
+    ("retry_max_seconds", "double precision"),
+    ("retry_jitter", "boolean"),
+    ("idempotency_key", "text"),
+    ("ord", "integer"),  # the row's position in the request: ids are assigned in this order
+)
+
+
+
+def leased_and_valid(now: str, *, token: str = ":token_hash", table: str = "") -> str:
+    """The guard of every call a lease holder makes: still leased, same token, not expired."""
+    t = f"{table}." if table else ""
+    return (
+        f"{t}state = 'leased' AND {t}lease_token_hash = {token} AND {t}lease_expires_at > {now} "
+        f"AND ({t}deadline IS NULL OR {t}deadline > {now})"
+    )
+
+
+class Queries:
+    """The statements, compiled once per store (SQLAlchemy caches their compiled form)."""
+
+    def __init__(self, d: SqlDialect) -> None:
+        self.d = d
+        now = d.now
+        self.db_now = text(f"SELECT {now} AS now")
+        self.ping = text("SELECT 1")
+
+        self.get_jobs = text(
+            f"SELECT {JOB_COLUMNS_QUALIFIED}, c.result AS result FROM jobs "
+            "LEFT JOIN job_completions c ON c.job_id = jobs.id WHERE jobs.id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        self.job_states = text(
+            "SELECT jobs.id, jobs.state, c.idempotency_key, c.result FROM jobs "
+            "LEFT JOIN job_completions c ON c.job_id = jobs.id WHERE jobs.id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+        self.list_attempts = text(
+            "SELECT job_id, attempt, worker_id, leased_at, finished_at, outcome, error "
+            "FROM job_attempts WHERE job_id = :job_id ORDER BY id"
+        )
+
+        # ---- enqueue -------------------------------------------------------------------
+        self.insert_jobs = text(self._insert_jobs_sql())
+        self.find_idempotency_keys = text(
+            "SELECT key, job_id, fingerprint FROM job_idempotency_keys WHERE key IN :keys"
+        ).bindparams(bindparam("keys", expanding=True))
+        self.insert_idempotency_key = text(
+            "INSERT INTO job_idempotency_keys (key, job_id, fingerprint, created_at) "
+            f"VALUES (:key, :job_id, :fingerprint, {now}) ON CONFLICT (key) DO NOTHING "
+            "RETURNING key"
+        )
+        self.notify = text("SELECT pg_notify(:channel, :queue)")
+
+        # ---- worker calls ----------------------------------------------------------------
+        self.heartbeat = text(
+            "UPDATE jobs SET "
+            "lease_expires_at = CASE WHEN state = 'leased' "
+            f"THEN {d.plus_seconds(now, 'lease_seconds')} ELSE lease_expires_at END, "
+            f"heartbeat_details = CASE WHEN :set_details THEN {d.json('details')} "
+            "ELSE heartbeat_details END, "
+            f"updated_at = {now} "
+            "WHERE id = :job_id AND lease_token_hash = :token_hash AND ("
+            f"({leased_and_valid(now)}) OR state = 'cancelled') "
+            "RETURNING state, lease_expires_at, cancel_requested"
+        )
+        self.complete_one = text(
+            f"UPDATE jobs SET state = 'succeeded', finished_at = {now}, updated_at = {now}, "
+            "lease_token_hash = NULL, lease_expires_at = NULL, deadline = NULL "
+            f"WHERE id = :job_id AND {leased_and_valid(now)} "
+            f"RETURNING {JOB_COLUMNS}"
+        )
+        self.insert_completion = text(
+            "INSERT INTO job_completions (job_id, idempotency_key, result, attempt, completed_at) "
+            f"VALUES (:job_id, :key, {d.json('result')}, :attempt, {now})"
+        )
+        self.finish_attempt = text(
+            f"UPDATE job_attempts SET finished_at = {now}, outcome = :outcome, "
+            f"error = {d.json('error')} WHERE job_id = :job_id AND outcome IS NULL"
+        )
+        self.select_for_failure = text(
+            "SELECT attempts, max_attempts, retry_initial_seconds, retry_multiplier, "
+            "retry_max_seconds, retry_jitter FROM jobs "
+            f"WHERE id = :job_id AND {leased_and_valid(now)}{d.for_update}"
+        )
+        # Used by fail and by the reaper: the caller decided (pure code) what comes next, and the
+        # guard (still leased by the same token) proves the inputs of that decision still hold.
+        self.end_attempt = text(
+            "UPDATE jobs SET state = :next_state, "
+            f"run_at = CASE WHEN :next_state = 'pending' THEN {d.plus_seconds(now, ':delay')} "
+            "ELSE run_at END, "
+            f"finished_at = CASE WHEN :next_state = 'dlq' THEN {now} ELSE NULL END, "
+            f"last_error = {d.json('error')}, lease_token_hash = NULL, lease_expires_at = NULL, "
+            f"deadline = NULL, updated_at = {now} "
+            "WHERE id = :job_id AND state = 'leased' AND lease_token_hash = :token_hash "
+            f"RETURNING {JOB_COLUMNS}"
+        )
+
+        # ---- operations ------------------------------------------------------------------
+        # A leased job is cancelled at once; its worker learns it from its next heartbeat, which
+        # still matches the token (kept on purpose) and answers cancel_requested.
+        self.cancel = text(
+            "UPDATE jobs SET cancel_requested = (state = 'leased'), state = 'cancelled', "
+            f"finished_at = {now}, updated_at = {now}, lease_expires_at = NULL, deadline = NULL "
+            "WHERE id = :job_id AND state IN ('pending', 'leased') "
+            f"RETURNING {JOB_COLUMNS}"
+        )
+        self.cancel_attempt = text(
+            f"UPDATE job_attempts SET finished_at = {now}, outcome = 'cancelled' "
+            "WHERE job_id = :job_id AND outcome IS NULL"
+        )
+        back_to_pending = (
+            f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = {now}, finished_at = NULL, "
+            "cancel_requested = FALSE, lease_token_hash = NULL, worker_id = NULL, "
+            f"updated_at = {now} "
+        )
+        self.retry = text(
+            back_to_pending + "WHERE id = :job_id AND state IN ('dlq', 'cancelled') "
+            f"RETURNING {JOB_COLUMNS}"
+        )
+        self._back_to_pending = back_to_pending
+
+        # ---- reaper and leader election --------------------------------------------------
+        self.select_expired = text(
+            "SELECT id, lease_token_hash, attempts, max_attempts, retry_initial_seconds, "
+            "retry_multiplier, retry_max_seconds, retry_jitter, "
+            f"CASE WHEN deadline IS NOT NULL AND deadline <= {now} THEN 1 ELSE 0 END "
+            "AS deadline_passed FROM jobs "
+            f"WHERE state = 'leased' AND (lease_expires_at <= {now} OR deadline <= {now}) "
+            f"ORDER BY id LIMIT :limit{d.skip_locked}"
+        )
+        self.acquire_leadership = text(
+            "INSERT INTO leader_leases (name, holder, expires_at) "
+            f"VALUES (:name, :holder, {d.plus_seconds(now, ':ttl')}) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at "
+            f"WHERE leader_leases.holder = excluded.holder OR leader_leases.expires_at <= {now} "
+            "RETURNING holder"
+        )
+        self.release_leadership = text(
+            "DELETE FROM leader_leases WHERE name = :name AND holder = :holder"
+        )
+        self.record_attempts = self._record_attempts()
+        self.complete_many = self._complete_many()
+        self.counts_by_queue_state = text(
+            "SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state"
+        )
+
+    def _insert_jobs_sql(self) -> str:
+        d, now = self.d, self.d.now
+        if d.name == "postgresql":
+            columns = ", ".join(f"{name} {sql_type}" for name, sql_type in ENQUEUE_ROW_FIELDS)
+            source = f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({columns})"
+            field = {name: f"r.{name}" for name, _ in ENQUEUE_ROW_FIELDS}
+            payload = "CAST(r.payload AS jsonb)"
+        else:
+            source = "json_each(:rows) AS r"
+            field = {name: f"json_extract(r.value, '$.{name}')" for name, _ in ENQUEUE_ROW_FIELDS}
+            payload = field["payload"]
+        run_at = (
+            f"COALESCE({field['run_at']}, "
+            f"{d.plus_seconds(now, 'COALESCE(' + field['delay_seconds'] + ', 0)')})"
+        )
+        values = ", ".join(
+            [
+                field["queue"],
+                field["type"],
+                payload,
+                "'pending'",
+                field["priority"],
+                "0",
+                field["max_attempts"],
+                run_at,
+                now,
+                now,
+                field["lease_seconds"],
+                field["timeout_seconds"],
+                field["retry_initial_seconds"],
+                field["retry_multiplier"],
+                field["retry_max_seconds"],
+                field["retry_jitter"],
+                field["idempotency_key"],
+                "FALSE",
+            ]
+        )
+        return (
+            f"INSERT INTO jobs ({INSERT_JOB_COLUMNS}) SELECT {values} FROM {source} "
+            f"ORDER BY {field['ord']} RETURNING {JOB_COLUMNS}"
+        )
+
+    @cache  # noqa: B019 - one Queries per store, a handful of filter combinations
+    def list_jobs(
+        self, *, queue: bool, state: bool, type_: bool, cursor: bool
+    ) -> TextClause:
+        conditions = [
+            condition
+            for present, condition in (
+                (queue, "jobs.queue = :queue"),
+                (state, "jobs.state = :state"),
+                (type_, "jobs.type = :type"),
+                (cursor, "jobs.id < :before_id"),
+            )
+            if present
+        ]
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        return text(
+            f"SELECT {JOB_COLUMNS_QUALIFIED}, c.result AS result FROM jobs "
+            f"LEFT JOIN job_completions c ON c.job_id = jobs.id {where}"
+            "ORDER BY jobs.id DESC LIMIT :limit"
+        )
+
+    @cache  # noqa: B019
+    def redrive(self, *, queue: bool, type_: bool) -> TextClause:
+        conditions = ["state = 'dlq'"]
+        if queue:
+            conditions.append("queue = :queue")
+        if type_:
+            conditions.append("type = :type")
+        return text(
+            self._back_to_pending
+            + f"WHERE id IN (SELECT id FROM jobs WHERE {' AND '.join(conditions)} "
+            f"ORDER BY id LIMIT :limit{self.d.for_update}) AND state = 'dlq' RETURNING queue"
+        )
+
+    @cache  # noqa: B019
+    def claim(self, *, types: bool) -> TextClause:
+        """Lease up to :limit ready jobs, pairing each with one of :token_hashes.
+
+        The candidates are chosen in priority, run_at, id order; on PostgreSQL SKIP LOCKED lets
+        concurrent claimers take disjoint rows without waiting, on SQLite the caller holds the
+        write lock (BEGIN IMMEDIATE). PostgreSQL also records the attempt rows in the same
+        statement; SQLite cannot put DML in a CTE, so the store inserts them next.
+        """
+        d, now = self.d, self.d.now
+        type_filter = "AND type IN :types " if types else ""
+        candidates = (
+            "SELECT id FROM jobs WHERE state = 'pending' AND queue IN :queues "
+            f"{type_filter}AND run_at <= {now} ORDER BY priority, run_at, id "
+            f"LIMIT :limit{d.skip_locked}"
+        )
+        picked = f"SELECT id, row_number() OVER () AS n FROM ({candidates}) AS candidates"
+        if d.name == "postgresql":
+            tokens = (
+                "SELECT hash, n FROM unnest(CAST(:token_hashes AS text[])) "
+                "WITH ORDINALITY AS t(hash, n)"
+            )
+            returning = ", ".join(f"jobs.{c.strip()}" for c in LEASE_COLUMNS.split(","))
+        else:
+            tokens = "SELECT value AS hash, key + 1 AS n FROM json_each(:token_hashes)"
+            returning = LEASE_COLUMNS
+        update = (
+            "UPDATE jobs SET state = 'leased', attempts = attempts + 1, "
+            "lease_token_hash = tokens.hash, worker_id = :worker_id, "
+            f"leased_at = {now}, lease_expires_at = {d.plus_seconds(now, 'lease_seconds')}, "
+            "deadline = CASE WHEN timeout_seconds IS NULL THEN NULL "
+            f"ELSE {d.plus_seconds(now, 'timeout_seconds')} END, updated_at = {now} "
+            "FROM picked JOIN tokens ON tokens.n = picked.n WHERE jobs.id = picked.id "
+            f"RETURNING {returning}"
+        )
+        if d.name == "postgresql":
+            sql = (
+                f"WITH picked AS ({picked}), tokens AS ({tokens}), leased AS ({update}), "
+                "recorded AS (INSERT INTO job_attempts (job_id, attempt, worker_id, leased_at) "
+                "SELECT id, attempts, :worker_id, leased_at FROM leased) SELECT * FROM leased"
+            )
+        else:
+            sql = f"WITH picked AS ({picked}), tokens AS ({tokens}) {update}"
+        params = [bindparam("queues", expanding=True)]
+        if types:
+            params.append(bindparam("types", expanding=True))
+        return text(sql).bindparams(*params)
+
+    def _record_attempts(self) -> TextClause:
+        """SQLite only: the attempt rows of the jobs just claimed (PostgreSQL does it in claim)."""
+        return text(
+            "INSERT INTO job_attempts (job_id, attempt, worker_id, leased_at) "
+            "SELECT id, attempts, worker_id, leased_at FROM jobs WHERE id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True))
+
+    def _complete_many(self) -> TextClause:
+        """PostgreSQL only: complete a batch in one statement, each row guarded by its token."""
+        now = self.d.now
+        guarded = leased_and_valid(now, token="input.token_hash", table="jobs")
+        return text(
+            "WITH input AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+            "CAST(:token_hashes AS text[]), CAST(:keys AS text[]), CAST(:results AS text[])) "
+            "AS t(id, token_hash, key, result)), "
+            f"done AS (UPDATE jobs SET state = 'succeeded', finished_at = {now}, "
+            f"updated_at = {now}, lease_token_hash = NULL, lease_expires_at = NULL, "
+            "deadline = NULL FROM input WHERE jobs.id = input.id AND "
+            f"{guarded} "
+            f"RETURNING {JOB_COLUMNS_QUALIFIED}, input.key AS completion_key, "
+            "input.result AS completion_result), "
+            "stored AS (INSERT INTO job_completions "
+            "(job_id, idempotency_key, result, attempt, completed_at) "
+            f"SELECT id, completion_key, CAST(completion_result AS jsonb), attempts, {now} "
+            "FROM done), "
+            f"finished AS (UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
+            "FROM done WHERE job_attempts.job_id = done.id AND job_attempts.outcome IS NULL) "
+            "SELECT * FROM done"
+        )

@@ -1,0 +1,665 @@
+"""The store on SQLAlchemy 2 async Core, shared by the PostgreSQL and SQLite implementations.
+
+No ORM objects on the hot path: statements are prepared text (see ``queries``), rows become
+frozen dataclasses. Subclasses supply the engines and the few operations whose SQL or
+transaction shape differs by dialect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from job_orchestrator.domain.errors import (
+    AlreadyCompleted,
+    DomainError,
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    LeaseLost,
+    StoreUnavailable,
+)
+from job_orchestrator.domain.models import (
+    JSON,
+    Attempt,
+    Completion,
+    EnqueueResult,
+    FailureInfo,
+    HeartbeatResult,
+    Job,
+    JobFilter,
+    Lease,
+    LeaseRequest,
+    NewJob,
+    ReapResult,
+)
+from job_orchestrator.domain.retry import RetryPolicy, decide_after_failure, expiry_outcome
+from job_orchestrator.domain.states import AttemptOutcome, JobState
+from job_orchestrator.store.base import QueueReadyCallback, Store
+from job_orchestrator.store.dialect import SqlDialect
+from job_orchestrator.store.errors import translate_errors
+from job_orchestrator.store.queries import Queries
+
+# Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
+_IDEMPOTENT_ENQUEUE_TRIES = 5
+
+
+class _KeyRace(Exception):
+    """Another transaction inserted one of our idempotency keys first."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def completion_key(item: Completion) -> str:
+    """The completion's idempotency key; the contract's default is the lease token (hashed)."""
+    return item.idempotency_key or f"lease:{hash_token(item.lease_token)}"
+
+
+def encode_json(value: JSON) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def decode_json(value: Any) -> JSON:
+    return None if value is None else orjson.loads(value)
+
+
+def fingerprint_of(job: NewJob) -> str:
+    if job.fingerprint:
+        return job.fingerprint
+    body = {
+        "type": job.type,
+        "payload": job.payload,
+        "queue": job.queue,
+        "priority": job.priority,
+        "run_at": job.run_at.isoformat() if job.run_at else None,
+        "delay_seconds": job.delay_seconds,
+        "max_attempts": job.max_attempts,
+        "retry": [
+            job.retry.initial_seconds,
+            job.retry.multiplier,
+            job.retry.max_seconds,
+            job.retry.jitter,
+        ],
+        "lease_seconds": job.lease_seconds,
+        "timeout_seconds": job.timeout_seconds,
+    }
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class SqlStore(Store):
+    def __init__(self, dialect: SqlDialect, writer: AsyncEngine, reader: AsyncEngine) -> None:
+        self.dialect_name = dialect.name
+        self._d = dialect
+        self._q = Queries(dialect)
+        self._writer = writer
+        self._reader = reader
+        self._on_ready: QueueReadyCallback | None = None
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with translate_errors(), self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with translate_errors(), self._reader.connect() as conn:
+            yield conn
+
+    def _t(self, value: datetime | None) -> Any:
+        return self._d.encode_time(value)
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(self._q.ping)
+
+    async def db_now(self) -> datetime:
+        async with self._read() as conn:
+            value = (await conn.execute(self._q.db_now, {"now": None})).scalar_one()
+        now = self._d.decode_time(value)
+        assert now is not None
+        return now
+
+    # ---- row mapping ------------------------------------------------------------------------
+    def _job(self, row: Row[Any], result: Any = None) -> Job:
+        m = row._mapping
+        t = self._d.decode_time
+        return Job(
+            id=m["id"],
+            queue=m["queue"],
+            type=m["type"],
+            payload=decode_json(m["payload"]),
+            state=JobState(m["state"]),
+            priority=m["priority"],
+            attempts=m["attempts"],
+            max_attempts=m["max_attempts"],
+            run_at=t(m["run_at"]),  # type: ignore[arg-type]
+            created_at=t(m["created_at"]),  # type: ignore[arg-type]
+            updated_at=t(m["updated_at"]),  # type: ignore[arg-type]
+            finished_at=t(m["finished_at"]),
+            lease_expires_at=t(m["lease_expires_at"]),
+            deadline=t(m["deadline"]),
+            timeout_seconds=m["timeout_seconds"],
+            lease_seconds=m["lease_seconds"],
+            retry=RetryPolicy(
+                initial_seconds=m["retry_initial_seconds"],
+                multiplier=m["retry_multiplier"],
+                max_seconds=m["retry_max_seconds"],
+                jitter=bool(m["retry_jitter"]),
+            ),
+            idempotency_key=m["idempotency_key"],
+            result=decode_json(m["result"]) if "result" in m else decode_json(result),
+            last_error=decode_json(m["last_error"]),
+            heartbeat_details=decode_json(m["heartbeat_details"]),
+            cancel_requested=bool(m["cancel_requested"]),
+            worker_id=m["worker_id"],
+        )
+
+    def _lease(self, row: Row[Any], token: str) -> Lease:
+        m = row._mapping
+        t = self._d.decode_time
+        return Lease(
+            job_id=m["id"],
+            lease_token=token,
+            attempt=m["attempts"],
+            lease_expires_at=t(m["lease_expires_at"]),  # type: ignore[arg-type]
+            deadline=t(m["deadline"]),
+            queue=m["queue"],
+            type=m["type"],
+            payload=decode_json(m["payload"]),
+            heartbeat_details=decode_json(m["heartbeat_details"]),
+            lease_seconds=m["lease_seconds"],
+            timeout_seconds=m["timeout_seconds"],
+            leased_at=t(m["leased_at"]),  # type: ignore[arg-type]
+            run_at=t(m["run_at"]),  # type: ignore[arg-type]
+        )
+
+    # ---- wake-ups ---------------------------------------------------------------------------
+    async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
+        self._on_ready = on_queue_ready
+
+    async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
+        """Tell waiting long-polls that ``queues`` have ready jobs, once this transaction commits.
+
+        The base (SQLite) implementation wakes in-process waiters right away: SQLite writers
+        are serialized, so the commit is microseconds away, and a waiter that runs early simply
+        finds nothing and waits again.
+        """
+        if self._on_ready is not None:
+            for queue in set(queues):
+                self._on_ready(queue)
+
+    # ---- producers --------------------------------------------------------------------------
+    async def enqueue_many(
+        self, jobs: Sequence[NewJob], *, now: datetime | None = None
+    ) -> list[EnqueueResult]:
+        if not jobs:
+            return []
+        for _ in range(_IDEMPOTENT_ENQUEUE_TRIES):
+            try:
+                async with self._write() as conn:
+                    return await self._enqueue_in(conn, jobs, now)
+            except _KeyRace:
+                continue
+        raise StoreUnavailable("concurrent enqueues kept racing on an idempotency key; retry")
+
+    async def _enqueue_in(
+        self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
+    ) -> list[EnqueueResult]:
+        fingerprints = [fingerprint_of(j) if j.idempotency_key else "" for j in jobs]
+        keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key})
+        known: dict[str, tuple[int | None, str]] = {}  # key -> (existing job id, fingerprint)
+        if keys:
+            rows = await conn.execute(self._q.find_idempotency_keys, {"keys": keys})
+            known = {r.key: (r.job_id, r.fingerprint) for r in rows}
+        # Which request positions create a job, and which reuse one (by key).
+        to_insert: list[int] = []
+        reuse: dict[int, str] = {}
+        for i, job in enumerate(jobs):
+            key = job.idempotency_key
+            if key is None:
+                to_insert.append(i)
+                continue
+            if key in known:
+                if known[key][1] != fingerprints[i]:
+                    raise IdempotencyConflict(
+                        f"idempotency_key {key!r} was used before with a different request",
+                        details={"idempotency_key": key},
+                    )
+                reuse[i] = key
+                continue
+            known[key] = (None, fingerprints[i])  # later duplicates in this batch reuse it
+            to_insert.append(i)
+        created: dict[int, Job] = {}
+        if to_insert:
+            rows_param = orjson.dumps(
+                [self._enqueue_row(jobs[i], ord_) for ord_, i in enumerate(to_insert)]
+            ).decode()
+            result = await conn.execute(
+                self._q.insert_jobs, {"rows": rows_param, "now": self._t(now)}
+            )
+            inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
+            created = dict(zip(to_insert, inserted, strict=True))
+        for i, job in created.items():
+            key = job.idempotency_key
+            if key is None:
+                continue
+            known[key] = (job.id, fingerprints[i])
+            stored = await conn.execute(
+                self._q.insert_idempotency_key,
+                {"key": key, "job_id": job.id, "fingerprint": fingerprints[i], "now": self._t(now)},
+            )
+            if stored.first() is None:
+                raise _KeyRace(key)
+        reused_ids = {known[key][0] for key in reuse.values()}
+        existing = await self._get_jobs_in(conn, [i for i in reused_ids if i is not None])
+        await self._announce(conn, {j.queue for j in created.values()})
+        results: list[EnqueueResult] = []
+        for i in range(len(jobs)):
+            if i in created:
+                results.append(EnqueueResult(created[i], created=True))
+            else:
+                job_id = known[reuse[i]][0]
+                assert job_id is not None
+                results.append(EnqueueResult(existing[job_id], created=False))
+        return results
+
+    def _enqueue_row(self, job: NewJob, ord_: int) -> dict[str, Any]:
+        return {
+            "ord": ord_,
+            "queue": job.queue,
+            "type": job.type,
+            "payload": encode_json(job.payload) if job.payload is not None else "null",
+            "priority": job.priority,
+            "max_attempts": job.max_attempts,
+            "run_at": self._d.encode_time_json(job.run_at),
+            "delay_seconds": job.delay_seconds,
+            "lease_seconds": job.lease_seconds,
+            "timeout_seconds": job.timeout_seconds,
+            "retry_initial_seconds": job.retry.initial_seconds,
+            "retry_multiplier": job.retry.multiplier,
+            "retry_max_seconds": job.retry.max_seconds,
+            "retry_jitter": job.retry.jitter,
+            "idempotency_key": job.idempotency_key,
+        }
+
+    async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        async with self._read() as conn:
+            return await self._get_jobs_in(conn, job_ids)
+
+    async def _get_jobs_in(self, conn: AsyncConnection, job_ids: Sequence[int]) -> dict[int, Job]:
+        if not job_ids:
+            return {}
+        rows = await conn.execute(self._q.get_jobs, {"ids": list(job_ids)})
+        return {job.id: job for job in map(self._job, rows)}
+
+    async def list_jobs(self, filters: JobFilter) -> list[Job]:
+        statement = self._q.list_jobs(
+            queue=filters.queue is not None,
+            state=filters.state is not None,
+            type_=filters.type is not None,
+            cursor=filters.before_id is not None,
+        )
+        params = {
+            "queue": filters.queue,
+            "state": filters.state.value if filters.state else None,
+            "type": filters.type,
+            "before_id": filters.before_id,
+            "limit": filters.limit,
+        }
+        async with self._read() as conn:
+            rows = await conn.execute(statement, {k: v for k, v in params.items() if v is not None})
+            return [self._job(r) for r in rows]
+
+    async def list_attempts(self, job_id: int) -> list[Attempt]:
+        async with self._read() as conn:
+            rows = list(await conn.execute(self._q.list_attempts, {"job_id": job_id}))
+            if not rows:
+                await self._require_job(conn, job_id)
+        t = self._d.decode_time
+        return [
+            Attempt(
+                job_id=r.job_id,
+                attempt=r.attempt,
+                worker_id=r.worker_id,
+                leased_at=t(r.leased_at),  # type: ignore[arg-type]
+                finished_at=t(r.finished_at),
+                outcome=AttemptOutcome(r.outcome) if r.outcome else None,
+                error=decode_json(r.error),
+            )
+            for r in rows
+        ]
+
+    async def _require_job(self, conn: AsyncConnection, job_id: int) -> Job:
+        job = (await self._get_jobs_in(conn, [job_id])).get(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id} does not exist")
+        return job
+
+    async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job:
+        async with self._write() as conn:
+            row = (await conn.execute(self._q.cancel, {"job_id": job_id, "now": self._t(now)})).first()
+            if row is None:
+                job = await self._require_job(conn, job_id)
+                raise InvalidTransition(
+                    f"job {job_id} is {job.state.value}: only pending or leased jobs can be cancelled",
+                    details={"state": job.state.value},
+                )
+            await conn.execute(self._q.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
+            return self._job(row)
+
+    async def retry(self, job_id: int, *, now: datetime | None = None) -> Job:
+        async with self._write() as conn:
+            row = (await conn.execute(self._q.retry, {"job_id": job_id, "now": self._t(now)})).first()
+            if row is None:
+                job = await self._require_job(conn, job_id)
+                raise InvalidTransition(
+                    f"job {job_id} is {job.state.value}: only dlq or cancelled jobs can be retried",
+                    details={"state": job.state.value},
+                )
+            job = self._job(row)
+            await self._announce(conn, [job.queue])
+            return job
+
+    async def redrive(
+        self,
+        *,
+        queue: str | None,
+        type_: str | None,
+        limit: int,
+        now: datetime | None = None,
+    ) -> int:
+        statement = self._q.redrive(queue=queue is not None, type_=type_ is not None)
+        params: dict[str, Any] = {"limit": limit, "now": self._t(now)}
+        if queue is not None:
+            params["queue"] = queue
+        if type_ is not None:
+            params["type"] = type_
+        async with self._write() as conn:
+            queues = [r.queue for r in await conn.execute(statement, params)]
+            await self._announce(conn, queues)
+        return len(queues)
+
+    # ---- workers ----------------------------------------------------------------------------
+    async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Lease]:
+        tokens = [secrets.token_urlsafe(32) for _ in range(request.max_jobs)]
+        by_hash = {hash_token(token): token for token in tokens}
+        async with self._write() as conn:
+            rows = await self._claim(conn, request, list(by_hash), now)
+        leases = [self._lease(row, by_hash[row._mapping["lease_token_hash"]]) for row in rows]
+        leases.sort(key=lambda lease: lease.job_id)
+        return leases
+
+    def _claim_params(
+        self, request: LeaseRequest, token_hashes: Any, now: datetime | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "queues": list(request.queues),
+            "limit": request.max_jobs,
+            "token_hashes": token_hashes,
+            "worker_id": request.worker_id,
+            "now": self._t(now),
+        }
+        if request.types:
+            params["types"] = list(request.types)
+        return params
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        request: LeaseRequest,
+        token_hashes: list[str],
+        now: datetime | None,
+    ) -> list[Row[Any]]:
+        raise NotImplementedError  # each dialect claims its own way
+
+    async def heartbeat(
+        self,
+        job_id: int,
+        lease_token: str,
+        *,
+        details: JSON = None,
+        set_details: bool = False,
+        now: datetime | None = None,
+    ) -> HeartbeatResult:
+        params = {
+            "job_id": job_id,
+            "token_hash": hash_token(lease_token),
+            "set_details": set_details,
+            "details": encode_json(details),
+            "now": self._t(now),
+        }
+        async with self._write() as conn:
+            row = (await conn.execute(self._q.heartbeat, params)).first()
+            if row is None:
+                await self._require_job(conn, job_id)
+                raise LeaseLost(f"the lease token is not job {job_id}'s current lease")
+        return HeartbeatResult(
+            lease_expires_at=self._d.decode_time(row.lease_expires_at),
+            cancel_requested=bool(row.cancel_requested),
+        )
+
+    async def complete_many(
+        self, completions: Sequence[Completion], *, now: datetime | None = None
+    ) -> list[Job | DomainError]:
+        items = list(completions)
+        if not items:
+            return []
+        async with self._write() as conn:
+            done = await self._complete_guarded(conn, items, now)
+            misses = [i for i in range(len(items)) if i not in done]
+            resolved = await self._resolve_completion_misses(conn, items, misses)
+        return [done[i] if i in done else resolved[i] for i in range(len(items))]
+
+    async def _complete_guarded(
+        self, conn: AsyncConnection, items: list[Completion], now: datetime | None
+    ) -> dict[int, Job]:
+        """Complete every item whose token is the current lease; positions -> succeeded job.
+
+        This portable version runs three statements per item in the caller's transaction;
+        PostgreSQL overrides it with one statement for the whole batch.
+        """
+        done: dict[int, Job] = {}
+        for i, item in enumerate(items):
+            params = {
+                "job_id": item.job_id,
+                "token_hash": hash_token(item.lease_token),
+                "now": self._t(now),
+            }
+            row = (await conn.execute(self._q.complete_one, params)).first()
+            if row is None:
+                continue
+            job = self._job(row, result=encode_json(item.result))
+            await conn.execute(
+                self._q.insert_completion,
+                {
+                    "job_id": item.job_id,
+                    "key": completion_key(item),
+                    "result": encode_json(item.result),
+                    "attempt": job.attempts,
+                    "now": self._t(now),
+                },
+            )
+            await conn.execute(
+                self._q.finish_attempt,
+                {"job_id": item.job_id, "outcome": "succeeded", "error": None, "now": self._t(now)},
+            )
+            done[i] = job
+        return done
+
+    async def _resolve_completion_misses(
+        self, conn: AsyncConnection, items: list[Completion], misses: list[int]
+    ) -> dict[int, Job | DomainError]:
+        """Why a completion changed nothing: replay, already completed, lease lost, not found."""
+        if not misses:
+            return {}
+        ids = sorted({items[i].job_id for i in misses})
+        states = {r.id: r for r in await conn.execute(self._q.job_states, {"ids": ids})}
+        replayed: list[int] = []
+        outcome: dict[int, Job | DomainError] = {}
+        for i in misses:
+            item = items[i]
+            row = states.get(item.job_id)
+            if row is None:
+                outcome[i] = JobNotFound(f"job {item.job_id} does not exist")
+            elif row.idempotency_key is None:
+                outcome[i] = LeaseLost(f"the lease token is not job {item.job_id}'s current lease")
+            elif row.idempotency_key == completion_key(item):
+                replayed.append(i)
+            else:
+                outcome[i] = AlreadyCompleted(
+                    f"job {item.job_id} was already completed with another idempotency key",
+                    details={"result": decode_json(row.result)},
+                )
+        if replayed:
+            jobs = await self._get_jobs_in(conn, [items[i].job_id for i in replayed])
+            for i in replayed:
+                outcome[i] = jobs[items[i].job_id]
+        return outcome
+
+    async def fail(
+        self, job_id: int, lease_token: str, failure: FailureInfo, *, now: datetime | None = None
+    ) -> Job:
+        token_hash = hash_token(lease_token)
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    self._q.select_for_failure,
+                    {"job_id": job_id, "token_hash": token_hash, "now": self._t(now)},
+                )
+            ).first()
+            if row is None:
+                await self._require_job(conn, job_id)
+                raise LeaseLost(f"the lease token is not job {job_id}'s current lease")
+            return await self._end_attempt(
+                conn,
+                row,
+                job_id=job_id,
+                token_hash=token_hash,
+                outcome=AttemptOutcome.FAILED,
+                error=failure.as_json(),
+                retryable=failure.retryable,
+                retry_after_seconds=failure.retry_after_seconds,
+                now=now,
+            )
+
+    async def _end_attempt(
+        self,
+        conn: AsyncConnection,
+        row: Row[Any],
+        *,
+        job_id: int,
+        token_hash: str,
+        outcome: AttemptOutcome,
+        error: dict[str, Any],
+        retryable: bool,
+        retry_after_seconds: float | None,
+        now: datetime | None,
+    ) -> Job:
+        """Apply the pure retry decision to a leased job whose attempt just ended."""
+        decision = decide_after_failure(
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            retryable=retryable,
+            policy=RetryPolicy(
+                initial_seconds=row.retry_initial_seconds,
+                multiplier=row.retry_multiplier,
+                max_seconds=row.retry_max_seconds,
+                jitter=bool(row.retry_jitter),
+            ),
+            retry_after_seconds=retry_after_seconds,
+        )
+        error_json = encode_json({**error, "attempt": row.attempts})
+        updated = (
+            await conn.execute(
+                self._q.end_attempt,
+                {
+                    "job_id": job_id,
+                    "token_hash": token_hash,
+                    "next_state": decision.next_state.value,
+                    "delay": decision.delay_seconds or 0.0,
+                    "error": error_json,
+                    "now": self._t(now),
+                },
+            )
+        ).first()
+        if updated is None:  # cannot happen while we hold the row; kept as a loud guard
+            raise LeaseLost(f"job {job_id} changed while its attempt was being ended")
+        await conn.execute(
+            self._q.finish_attempt,
+            {"job_id": job_id, "outcome": outcome.value, "error": error_json, "now": self._t(now)},
+        )
+        job = self._job(updated)
+        if job.state is JobState.PENDING and not decision.delay_seconds:
+            await self._announce(conn, [job.queue])
+        return job
+
+    # ---- maintenance ------------------------------------------------------------------------
+    async def reap_expired(self, *, batch_size: int, now: datetime | None = None) -> ReapResult:
+        expired = timed_out = retried = dead = 0
+        async with self._write() as conn:
+            rows = list(
+                await conn.execute(
+                    self._q.select_expired, {"limit": batch_size, "now": self._t(now)}
+                )
+            )
+            for row in rows:
+                outcome = expiry_outcome(deadline_passed=bool(row.deadline_passed))
+                message = (
+                    "execution timeout exceeded"
+                    if outcome is AttemptOutcome.TIMED_OUT
+                    else "lease expired without a heartbeat"
+                )
+                job = await self._end_attempt(
+                    conn,
+                    row,
+                    job_id=row.id,
+                    token_hash=row.lease_token_hash,
+                    outcome=outcome,
+                    error={"message": message, "type": outcome.value, "retryable": True},
+                    retryable=True,
+                    retry_after_seconds=None,
+                    now=now,
+                )
+                if outcome is AttemptOutcome.TIMED_OUT:
+                    timed_out += 1
+                else:
+                    expired += 1
+                if job.state is JobState.DLQ:
+                    dead += 1
+                else:
+                    retried += 1
+        return ReapResult(
+            lease_expired=expired, timed_out=timed_out, retried=retried, dead_lettered=dead
+        )
+
+    async def try_acquire_leadership(
+        self, name: str, holder: str, *, ttl_seconds: float, now: datetime | None = None
+    ) -> bool:
+        params = {"name": name, "holder": holder, "ttl": ttl_seconds, "now": self._t(now)}
+        async with self._write() as conn:
+            return (await conn.execute(self._q.acquire_leadership, params)).first() is not None
+
+    async def release_leadership(self, name: str, holder: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(self._q.release_leadership, {"name": name, "holder": holder})
+
+    async def counts_by_queue_state(self) -> list[tuple[str, str, int]]:
+        async with self._read() as conn:
+            rows = await conn.execute(self._q.counts_by_queue_state)
+            return [(r.queue, r.state, r.n) for r in rows]

@@ -1,0 +1,65 @@
+"""Embedded SQLite: WAL, a busy timeout, one writer connection with BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from job_orchestrator.domain.models import LeaseRequest
+from job_orchestrator.store.dialect import SQLITE
+from job_orchestrator.store.sql_store import SqlStore
+from job_orchestrator.store.urls import normalize_database_url
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _configure(engine: AsyncEngine, *, writer: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def on_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front: a claim never upgrades a read lock
+            # midway (which SQLite answers with SQLITE_BUSY instead of waiting).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqliteStore(SqlStore):
+    def __init__(self, url: str, *, readers: int = 4) -> None:
+        url = normalize_database_url(url)
+        # One writer connection per process: writes serialize anyway, and waiting on an
+        # in-process pool is cheaper than spinning on the file lock.
+        writer = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+        reader = create_async_engine(url, pool_size=readers, max_overflow=0, pool_timeout=30)
+        _configure(writer, writer=True)
+        _configure(reader, writer=False)
+        super().__init__(SQLITE, writer, reader)
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        request: LeaseRequest,
+        token_hashes: list[str],
+        now: datetime | None,
+    ) -> list[Row[Any]]:
+        statement = self._q.claim(types=bool(request.types))
+        params = self._claim_params(request, orjson.dumps(token_hashes).decode(), now)
+        rows = list(await conn.execute(statement, params))
+        if rows:
+            ids = [row._mapping["id"] for row in rows]
+            await conn.execute(self._q.record_attempts, {"ids": ids})
+        return rows
