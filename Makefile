@@ -1,0 +1,36 @@
+# job-orchestrator: every target installs what it needs into .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install check lint format test test-fast demo verify benchmark up down reset logs clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/pip install --quiet --disable-pip-version-check uv
+	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the package, the server and the dev tools
+
+check: install ## ruff and mypy (strict)
+	$(VENV)/bin/ruff check src tests scripts examples
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+test: install ## the whole suite, SQLite and PostgreSQL
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## skip the multi-process tests
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist src/*.egg-info

@@ -1,0 +1,1 @@
+"""The HTTP control plane (FastAPI): thin routes over the services."""

@@ -1,0 +1,84 @@
+"""The FastAPI application: wiring of store, services, reaper and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from job_orchestrator.api.errors import install_error_handlers
+from job_orchestrator.api.limits import AssumeJsonMiddleware, BodySizeLimitMiddleware
+from job_orchestrator.api.responses import OrjsonResponse
+from job_orchestrator.api.routes import jobs, ops, workers
+from job_orchestrator.services.jobs import JobService
+from job_orchestrator.services.reaper import Reaper
+from job_orchestrator.settings import Settings
+from job_orchestrator.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    run_reaper: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.should_auto_migrate and store is None:
+            from job_orchestrator.store.migrate import migrate
+
+            # Alembic runs its own event loop; keep it off ours.
+            await asyncio.to_thread(migrate, settings.resolved_database_url)
+        the_store = store or open_store(settings.resolved_database_url)
+        service = JobService(the_store, poll_interval=settings.poll_interval)
+        await the_store.start_listening(service.hub.queue_ready)
+        reaper = Reaper(
+            the_store,
+            interval=settings.reaper_interval,
+            batch_size=settings.reaper_batch_size,
+            leader_ttl=settings.leader_ttl,
+            metrics=service.metrics,
+        )
+        app.state.service = service
+        app.state.reaper = reaper
+        reaper_task = asyncio.create_task(reaper.run(), name="reaper") if run_reaper else None
+        try:
+            yield
+        finally:
+            service.hub.close()
+            if reaper_task is not None:
+                await reaper.stop()
+                reaper_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reaper_task
+            if store is None:
+                await the_store.close()
+
+    app = FastAPI(
+        title="job-orchestrator",
+        version="1.0.0",
+        summary="Lease-based job orchestration: API v1",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(AssumeJsonMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(jobs.router)
+    app.include_router(workers.router)
+    app.include_router(ops.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory for ``--workers N``: each process reads ORCHESTRATOR_* itself."""
+    return create_app(Settings())

@@ -1,0 +1,60 @@
+"""Helpers shared by the routes: the service, id parsing, JSON field bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from job_orchestrator.api.errors import InvalidInput, PayloadTooLarge
+from job_orchestrator.domain.errors import JobNotFound
+from job_orchestrator.services.jobs import JobService
+from job_orchestrator.settings import Settings
+
+MAX_ID = 2**63 - 1
+
+# Every route may answer these; listed so the OpenAPI document tells the truth.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Invalid input (the message names the field)"},
+    503: {"description": "The database cannot be reached; retry"},
+}
+
+
+def service(request: Request) -> JobService:
+    svc: JobService = request.app.state.service
+    return svc
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+def parse_job_id(raw: str) -> int:
+    """Ids are strings on the wire; anything that is not one of ours is simply not found."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
+        raise JobNotFound(f"job {raw[:64]!r} does not exist")
+    return int(raw)
+
+
+def parse_cursor(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
+        raise InvalidInput("cursor: not a cursor returned by this API")
+    return int(raw)
+
+
+def check_json_field(value: Any, field: str, limit: int) -> None:
+    """A JSON value both databases can store, within the size limit; else 413/422 naming it."""
+    if value is None:
+        return
+    try:
+        encoded = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError) as error:
+        raise InvalidInput(f"{field}: cannot be stored as JSON ({error})") from error
+    if len(encoded) > limit:
+        raise PayloadTooLarge(f"{field} is {len(encoded)} bytes, over the limit of {limit} bytes")
+    if b"\\u0000" in encoded:
+        raise InvalidInput(f"{field}: must not contain NUL characters")

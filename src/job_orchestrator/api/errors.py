@@ -1,0 +1,119 @@
+"""Mapping every failure to the contract's error envelope: never a stack trace, never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from job_orchestrator.api.responses import error_response
+from job_orchestrator.domain.errors import (
+    AlreadyCompleted,
+    DomainError,
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    LeaseLost,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    JobNotFound: 404,
+    LeaseLost: 409,
+    AlreadyCompleted: 409,
+    InvalidTransition: 409,
+    IdempotencyConflict: 409,
+    StoreUnavailable: 503,
+}
+
+CODE_BY_STATUS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+
+
+class InvalidInput(DomainError):
+    """Input that passed schema validation but cannot be stored (checked in the route)."""
+
+    code = "invalid_request"
+
+
+STATUS_BY_ERROR[PayloadTooLarge] = 413
+STATUS_BY_ERROR[InvalidInput] = 422
+
+
+def status_of(error: DomainError) -> int:
+    return STATUS_BY_ERROR.get(type(error), 500)
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in location) or "request"
+
+
+def describe_validation_errors(errors: list[Any]) -> str:
+    parts = []
+    for error in errors[:5]:
+        parts.append(f"{_field_path(error.get('loc', ()))}: {error.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def _safe_details(errors: list[Any]) -> list[dict[str, Any]]:
+    # Echoing the raw input back could be large or unserializable: keep location and message.
+    return [
+        {"field": _field_path(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
+        for e in errors[:20]
+    ]
+
+
+async def _on_domain_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, DomainError)
+    status = status_of(error)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return error_response(status, error.code, error.message, error.details, headers)
+
+
+async def _on_validation_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = list(error.errors())
+    return error_response(
+        422, "invalid_request", describe_validation_errors(errors), _safe_details(errors)
+    )
+
+
+async def _on_http_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    code = CODE_BY_STATUS.get(error.status_code, "error")
+    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    return error_response(error.status_code, code, message, headers=error.headers)
+
+
+async def _on_unexpected(_request: Request, error: Exception) -> Response:
+    log.exception("unexpected error", exc_info=error)
+    return error_response(500, "internal", "an unexpected error occurred; it was logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,26 @@
+"""orjson-encoded JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class OrjsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> OrjsonResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return OrjsonResponse(body, status_code=status_code, headers=headers)

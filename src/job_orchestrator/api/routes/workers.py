@@ -1,0 +1,164 @@
+"""Worker calls: lease (long poll), heartbeat, complete, fail, and their batch forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from job_orchestrator.api import deps
+from job_orchestrator.api.errors import status_of
+from job_orchestrator.api.responses import OrjsonResponse
+from job_orchestrator.api.schemas import (
+    CompleteBatchOut,
+    CompleteBatchRequest,
+    CompleteRequest,
+    ErrorOut,
+    FailRequest,
+    HeartbeatBatchOut,
+    HeartbeatBatchRequest,
+    HeartbeatOut,
+    HeartbeatRequest,
+    JobOut,
+    LeaseListOut,
+    LeaseRequestModel,
+)
+from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict
+from job_orchestrator.domain.errors import DomainError
+from job_orchestrator.domain.models import Completion, FailureInfo, Job, LeaseRequest
+
+router = APIRouter(tags=["workers"])
+
+LEASE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "Unknown job id"},
+    409: {"model": ErrorOut, "description": "lease_lost (or already_completed for complete)"},
+    **deps.COMMON_ERRORS,
+}
+
+
+@router.post("/v1/workers/lease", response_model=LeaseListOut, responses=deps.COMMON_ERRORS)
+async def lease(body: LeaseRequestModel, request: Request) -> Response:
+    leases = await deps.service(request).lease(
+        LeaseRequest(
+            worker_id=body.worker_id,
+            queues=tuple(dict.fromkeys(body.queues)),
+            types=tuple(dict.fromkeys(body.types)) if body.types else None,
+            max_jobs=body.max_jobs,
+        ),
+        wait_seconds=body.wait_seconds,
+        disconnected=request.is_disconnected,
+    )
+    return OrjsonResponse({"leases": [lease_dict(lease) for lease in leases]})
+
+
+@router.post("/v1/jobs/{job_id}/heartbeat", response_model=HeartbeatOut, responses=LEASE_ERRORS)
+async def heartbeat(job_id: str, body: HeartbeatRequest, request: Request) -> Response:
+    deps.check_json_field(body.details, "details", deps.settings(request).max_json_field_bytes)
+    result = await deps.service(request).heartbeat(
+        deps.parse_job_id(job_id),
+        body.lease_token,
+        details=body.details,
+        set_details="details" in body.model_fields_set,
+    )
+    return OrjsonResponse(
+        {"lease_expires_at": iso(result.lease_expires_at), "cancel_requested": result.cancel_requested}
+    )
+
+
+@router.post("/v1/jobs/{job_id}/complete", response_model=JobOut, responses=LEASE_ERRORS)
+async def complete(job_id: str, body: CompleteRequest, request: Request) -> Response:
+    deps.check_json_field(body.result, "result", deps.settings(request).max_json_field_bytes)
+    completion = Completion(
+        job_id=deps.parse_job_id(job_id),
+        lease_token=body.lease_token,
+        result=body.result,
+        idempotency_key=body.idempotency_key,
+    )
+    outcome = (await deps.service(request).complete_many([completion]))[0]
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return OrjsonResponse(job_dict(outcome))
+
+
+@router.post("/v1/jobs/{job_id}/fail", response_model=JobOut, responses=LEASE_ERRORS)
+async def fail(job_id: str, body: FailRequest, request: Request) -> Response:
+    job = await deps.service(request).fail(
+        deps.parse_job_id(job_id),
+        body.lease_token,
+        FailureInfo(
+            message=body.error.message,
+            type=body.error.type,
+            retryable=body.error.retryable,
+            retry_after_seconds=body.error.retry_after_seconds,
+        ),
+    )
+    return OrjsonResponse(job_dict(job))
+
+
+def _item_error(job_id: str, error: DomainError) -> dict[str, Any]:
+    return {"job_id": job_id, "status": status_of(error), "error": error_dict(error)}
+
+
+@router.post(
+    "/v1/workers/complete",
+    response_model=CompleteBatchOut,
+    responses=deps.COMMON_ERRORS,
+    summary="Complete many jobs (extension)",
+)
+async def complete_batch(body: CompleteBatchRequest, request: Request) -> Response:
+    """Each item has the single complete's exactly-once semantics and its own status."""
+    limit = deps.settings(request).max_json_field_bytes
+    results: list[dict[str, Any] | None] = [None] * len(body.completions)
+    valid: list[tuple[int, Completion]] = []
+    for i, item in enumerate(body.completions):
+        try:
+            deps.check_json_field(item.result, f"completions.{i}.result", limit)
+            job_id = deps.parse_job_id(item.job_id)
+        except DomainError as error:
+            results[i] = _item_error(item.job_id, error)
+            continue
+        valid.append((i, Completion(job_id, item.lease_token, item.result, item.idempotency_key)))
+    outcomes = await deps.service(request).complete_many([c for _, c in valid])
+    for (i, completion), outcome in zip(valid, outcomes, strict=True):
+        job_id = str(completion.job_id)
+        if isinstance(outcome, Job):
+            results[i] = {"job_id": job_id, "status": 200, "job": job_dict(outcome)}
+        else:
+            results[i] = _item_error(job_id, outcome)
+    return OrjsonResponse({"results": results})
+
+
+@router.post(
+    "/v1/workers/heartbeat",
+    response_model=HeartbeatBatchOut,
+    responses=deps.COMMON_ERRORS,
+    summary="Heartbeat many leases (extension)",
+)
+async def heartbeat_batch(body: HeartbeatBatchRequest, request: Request) -> Response:
+    svc = deps.service(request)
+    limit = deps.settings(request).max_json_field_bytes
+    results: list[dict[str, Any]] = []
+    for i, item in enumerate(body.heartbeats):
+        try:
+            deps.check_json_field(item.details, f"heartbeats.{i}.details", limit)
+            result = await svc.heartbeat(
+                deps.parse_job_id(item.job_id),
+                item.lease_token,
+                details=item.details,
+                set_details="details" in item.model_fields_set,
+            )
+        except DomainError as error:
+            if error.code == "unavailable":
+                raise
+            results.append(_item_error(item.job_id, error))
+            continue
+        results.append(
+            {
+                "job_id": item.job_id,
+                "status": 200,
+                "lease_expires_at": iso(result.lease_expires_at),
+                "cancel_requested": result.cancel_requested,
+            }
+        )
+    return OrjsonResponse({"results": results})

@@ -1,0 +1,156 @@
+"""The job service: one function per API call, on top of the store and the wake-up hub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from job_orchestrator.domain.errors import DomainError
+from job_orchestrator.domain.models import (
+    JSON,
+    Attempt,
+    Completion,
+    EnqueueResult,
+    FailureInfo,
+    HeartbeatResult,
+    Job,
+    JobFilter,
+    Lease,
+    LeaseRequest,
+    NewJob,
+)
+from job_orchestrator.domain.states import TERMINAL_STATES, JobState
+from job_orchestrator.services.metrics import Metrics
+from job_orchestrator.services.wakeups import WakeupHub, wait_for
+from job_orchestrator.store.base import Store
+
+Disconnected = Callable[[], Awaitable[bool]]
+
+# A job wait (GET ?wait_seconds) also re-reads the job this often: completions made by another
+# server process do not wake this one.
+JOB_WAIT_POLL_SECONDS = 0.25
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        hub: WakeupHub | None = None,
+        metrics: Metrics | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.hub = hub or WakeupHub()
+        self.metrics = metrics or Metrics()
+        self.poll_interval = poll_interval
+
+    # ---- producers --------------------------------------------------------------------------
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        results = await self.store.enqueue_many(jobs)
+        self.metrics.enqueued.inc(sum(1 for r in results if r.created))
+        return results
+
+    async def get(self, job_id: int, *, wait_seconds: float = 0.0) -> Job:
+        job = await self.store.get_job(job_id)
+        if wait_seconds <= 0 or job.state in TERMINAL_STATES:
+            return job
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while job.state not in TERMINAL_STATES and not self.hub.closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            with self.hub.job_waiter(job_id) as changed:
+                await wait_for(changed, min(remaining, JOB_WAIT_POLL_SECONDS))
+            job = await self.store.get_job(job_id)
+        return job
+
+    async def list(self, filters: JobFilter) -> list[Job]:
+        return await self.store.list_jobs(filters)
+
+    async def attempts(self, job_id: int) -> list[Attempt]:
+        return await self.store.list_attempts(job_id)
+
+    async def cancel(self, job_id: int) -> Job:
+        job = await self.store.cancel(job_id)
+        self.hub.job_changed(job_id)
+        return job
+
+    async def retry(self, job_id: int) -> Job:
+        job = await self.store.retry(job_id)
+        self.hub.job_changed(job_id)
+        return job
+
+    async def redrive(self, *, queue: str | None, type_: str | None, limit: int) -> int:
+        return await self.store.redrive(queue=queue, type_=type_, limit=limit)
+
+    # ---- workers ----------------------------------------------------------------------------
+    async def lease(
+        self,
+        request: LeaseRequest,
+        *,
+        wait_seconds: float = 0.0,
+        disconnected: Disconnected | None = None,
+    ) -> list[Lease]:
+        """Claim ready jobs; with ``wait_seconds``, hold until some are ready or time is up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            with self.hub.queue_waiter(request.queues) as ready:
+                leases = await self.store.lease(request)
+                remaining = deadline - loop.time()
+                if leases or remaining <= 0 or self.hub.closing:
+                    break
+                await wait_for(ready, min(remaining, self.poll_interval))
+            # A client that gave up must not be handed jobs it will never run.
+            if disconnected is not None and await disconnected():
+                return []
+        self._record_leases(leases)
+        return leases
+
+    def _record_leases(self, leases: list[Lease]) -> None:
+        if not leases:
+            return
+        self.metrics.leased.inc(len(leases))
+        for lease in leases:
+            self.metrics.lease_wait.observe(
+                max((lease.leased_at - lease.run_at).total_seconds(), 0.0)
+            )
+
+    async def heartbeat(
+        self, job_id: int, lease_token: str, *, details: JSON, set_details: bool
+    ) -> HeartbeatResult:
+        return await self.store.heartbeat(
+            job_id, lease_token, details=details, set_details=set_details
+        )
+
+    async def complete_many(self, completions: Sequence[Completion]) -> list[Job | DomainError]:
+        outcomes = await self.store.complete_many(completions)
+        newly = 0
+        for item, outcome in zip(completions, outcomes, strict=True):
+            if isinstance(outcome, Job):
+                self.hub.job_changed(item.job_id)
+                newly += 1
+        self.metrics.succeeded.inc(newly)
+        return outcomes
+
+    async def fail(self, job_id: int, lease_token: str, failure: FailureInfo) -> Job:
+        job = await self.store.fail(job_id, lease_token, failure)
+        self.metrics.failed.inc()
+        if job.state is JobState.DLQ:
+            self.metrics.dead_lettered.inc()
+        else:
+            self.metrics.retried.inc()
+        self.hub.job_changed(job_id)
+        return job
+
+    # ---- operations -------------------------------------------------------------------------
+    async def job_counts(self) -> list[tuple[str, str, int]]:
+        counts = await self.store.counts_by_queue_state()
+        self.metrics.set_job_counts(counts)
+        return counts
+
+    async def db_now(self) -> datetime:
+        return await self.store.db_now()

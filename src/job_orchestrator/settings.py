@@ -1,0 +1,49 @@
+"""Server configuration: flags override ``ORCHESTRATOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from job_orchestrator.store.urls import dialect_of, normalize_database_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="ignore")
+
+    # No URL: an embedded SQLite file in the working directory (zero setup).
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ORCHESTRATOR_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "info"
+    # Migrate on start: the default is yes for SQLite (embedded), no for PostgreSQL, where
+    # schema changes are a deliberate step (`orchestrator migrate`).
+    auto_migrate: bool | None = None
+
+    reaper_interval: float = Field(default=1.0, gt=0)
+    reaper_batch_size: int = Field(default=500, ge=1, le=10_000)
+    leader_ttl: float = Field(default=10.0, gt=0)
+    # Long polls wake on notifications; this slower poll catches jobs whose run_at comes due.
+    poll_interval: float = Field(default=0.5, gt=0)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_field_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return normalize_database_url(self.database_url)
+
+    @property
+    def dialect(self) -> str:
+        return dialect_of(self.resolved_database_url)
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.dialect == "sqlite"
