@@ -104,7 +104,8 @@ async def _on_http_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     code = CODE_BY_STATUS.get(error.status_code, "error")
     message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
-    return error_response(error.status_code, code, message, headers=error.headers)
+    headers = dict(error.headers) if error.headers else None
+    return error_response(error.status_code, code, message, headers=headers)
 
 
 async def _on_unexpected(_request: Request, error: Exception) -> Response:

@@ -67,7 +67,7 @@ class JobService:
             job = await self.store.get_job(job_id)
         return job
 
-    async def list(self, filters: JobFilter) -> list[Job]:
+    async def list_jobs(self, filters: JobFilter) -> list[Job]:
         return await self.store.list_jobs(filters)
 
     async def attempts(self, job_id: int) -> list[Attempt]:

@@ -9,6 +9,7 @@ guarded by the lease token), the election just keeps them from doing the work tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -87,14 +88,10 @@ class Reaper:
                 log.warning("reaper: %s; will retry", error.message)
             except Exception:  # never let the loop die: log and carry on next round
                 log.exception("reaper round failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         self._stopping.set()
-        try:
+        with contextlib.suppress(StoreUnavailable):  # the lease row expires by itself
             await self.store.release_leadership(LEADER_NAME, self.holder_id)
-        except StoreUnavailable:
-            pass  # the lease row expires by itself

@@ -72,9 +72,10 @@ class WakeupHub:
                 event.set()
 
 
-async def wait_for(event: asyncio.Event, timeout: float) -> bool:
+async def wait_for(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; True when it was set."""
     try:
-        await asyncio.wait_for(event.wait(), timeout)
+        await asyncio.wait_for(event.wait(), seconds)
     except TimeoutError:
         return False
     return True

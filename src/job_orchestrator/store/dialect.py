@@ -36,7 +36,7 @@ class SqlDialect:
         return value if self.name == "postgresql" else value.timestamp()
 
     def encode_time_json(self, value: datetime | None) -> Any:
-        """A time inside a JSON parameter (batch rows): ISO text for PostgreSQL, epoch for SQLite."""
+        """A time inside a JSON parameter: ISO text for PostgreSQL, epoch seconds for SQLite."""
         if value is None:
             return None
         if value.tzinfo is None:

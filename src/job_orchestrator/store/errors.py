@@ -43,5 +43,7 @@ async def translate_errors() -> AsyncIterator[None]:
         raise
     except Exception as error:
         if is_unavailable(error):
-            raise StoreUnavailable(f"the database cannot be reached: {type(error).__name__}") from error
+            raise StoreUnavailable(
+                f"the database cannot be reached: {type(error).__name__}"
+            ) from error
         raise

@@ -72,7 +72,9 @@ class PostgresStore(SqlStore):
         rows = await conn.execute(self._q.complete_many, params)
         # A job appears at most once in the output even if the batch named it twice; give it to
         # the first position that carried the winning key, the others resolve as replays.
-        position = {(item.job_id, completion_key(item)): i for i, item in reversed(list(enumerate(items)))}
+        position = {
+            (item.job_id, completion_key(item)): i for i, item in reversed(list(enumerate(items)))
+        }
         done: dict[int, Job] = {}
         for row in rows:
             m = row._mapping
@@ -96,7 +98,7 @@ class PostgresStore(SqlStore):
             try:
                 connection = await asyncpg.connect(self._dsn, timeout=5)
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _c: lost.set())
+                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
                 log.info("listening for job notifications")
                 # Wake everyone once: anything enqueued while we were not listening is ready.

@@ -9,8 +9,9 @@ the store package.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import BindParameter, TextClause, bindparam, text
 
 from job_orchestrator.store.dialect import SqlDialect
 
@@ -48,7 +49,6 @@ ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
     ("idempotency_key", "text"),
     ("ord", "integer"),  # the row's position in the request: ids are assigned in this order
 )
-
 
 
 def leased_and_valid(now: str, *, token: str = ":token_hash", table: str = "") -> str:
@@ -231,9 +231,7 @@ class Queries:
         )
 
     @cache  # noqa: B019 - one Queries per store, a handful of filter combinations
-    def list_jobs(
-        self, *, queue: bool, state: bool, type_: bool, cursor: bool
-    ) -> TextClause:
+    def list_jobs(self, *, queue: bool, state: bool, type_: bool, cursor: bool) -> TextClause:
         conditions = [
             condition
             for present, condition in (
@@ -258,10 +256,13 @@ class Queries:
             conditions.append("queue = :queue")
         if type_:
             conditions.append("type = :type")
+        # A materialized CTE: PostgreSQL may re-run a LIMIT subquery inside "IN (...)" and
+        # update more rows than the limit.
         return text(
-            self._back_to_pending
-            + f"WHERE id IN (SELECT id FROM jobs WHERE {' AND '.join(conditions)} "
-            f"ORDER BY id LIMIT :limit{self.d.for_update}) AND state = 'dlq' RETURNING queue"
+            f"WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE {' AND '.join(conditions)} "
+            f"ORDER BY id LIMIT :limit{self.d.for_update}) "
+            + self._back_to_pending
+            + "FROM picked WHERE jobs.id = picked.id AND jobs.state = 'dlq' RETURNING queue"
         )
 
     @cache  # noqa: B019
@@ -301,13 +302,14 @@ class Queries:
         )
         if d.name == "postgresql":
             sql = (
-                f"WITH picked AS ({picked}), tokens AS ({tokens}), leased AS ({update}), "
+                f"WITH picked AS MATERIALIZED ({picked}), tokens AS ({tokens}), "
+                f"leased AS ({update}), "
                 "recorded AS (INSERT INTO job_attempts (job_id, attempt, worker_id, leased_at) "
                 "SELECT id, attempts, :worker_id, leased_at FROM leased) SELECT * FROM leased"
             )
         else:
-            sql = f"WITH picked AS ({picked}), tokens AS ({tokens}) {update}"
-        params = [bindparam("queues", expanding=True)]
+            sql = f"WITH picked AS MATERIALIZED ({picked}), tokens AS ({tokens}) {update}"
+        params: list[BindParameter[Any]] = [bindparam("queues", expanding=True)]
         if types:
             params.append(bindparam("types", expanding=True))
         return text(sql).bindparams(*params)

@@ -255,14 +255,14 @@ class SqlStore(Store):
             )
             inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
             created = dict(zip(to_insert, inserted, strict=True))
-        for i, job in created.items():
-            key = job.idempotency_key
+        for i, new in created.items():
+            key = new.idempotency_key
             if key is None:
                 continue
-            known[key] = (job.id, fingerprints[i])
+            known[key] = (new.id, fingerprints[i])
             stored = await conn.execute(
                 self._q.insert_idempotency_key,
-                {"key": key, "job_id": job.id, "fingerprint": fingerprints[i], "now": self._t(now)},
+                {"key": key, "job_id": new.id, "fingerprint": fingerprints[i], "now": self._t(now)},
             )
             if stored.first() is None:
                 raise _KeyRace(key)
@@ -353,11 +353,14 @@ class SqlStore(Store):
 
     async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
-            row = (await conn.execute(self._q.cancel, {"job_id": job_id, "now": self._t(now)})).first()
+            row = (
+                await conn.execute(self._q.cancel, {"job_id": job_id, "now": self._t(now)})
+            ).first()
             if row is None:
                 job = await self._require_job(conn, job_id)
                 raise InvalidTransition(
-                    f"job {job_id} is {job.state.value}: only pending or leased jobs can be cancelled",
+                    f"job {job_id} is {job.state.value}: "
+                    "only pending or leased jobs can be cancelled",
                     details={"state": job.state.value},
                 )
             await conn.execute(self._q.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
@@ -365,7 +368,9 @@ class SqlStore(Store):
 
     async def retry(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
-            row = (await conn.execute(self._q.retry, {"job_id": job_id, "now": self._t(now)})).first()
+            row = (
+                await conn.execute(self._q.retry, {"job_id": job_id, "now": self._t(now)})
+            ).first()
             if row is None:
                 job = await self._require_job(conn, job_id)
                 raise InvalidTransition(

@@ -12,7 +12,12 @@ def normalize_database_url(url: str | None) -> str:
     """``postgresql://`` -> asyncpg, ``sqlite:///`` -> aiosqlite; None -> a file in the CWD."""
     if not url:
         return f"sqlite+aiosqlite:///{Path(os.getcwd()) / DEFAULT_SQLITE_FILE}"
-    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+    for prefix in (
+        "postgresql://",
+        "postgres://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite://") and not url.startswith("sqlite+"):
@@ -23,7 +28,9 @@ def normalize_database_url(url: str | None) -> str:
 def dialect_of(url: str) -> str:
     name = normalize_database_url(url).split(":", 1)[0].split("+", 1)[0]
     if name not in ("postgresql", "sqlite"):
-        raise ValueError(f"unsupported database URL scheme {name!r}: use postgresql:// or sqlite://")
+        raise ValueError(
+            f"unsupported database URL scheme {name!r}: use postgresql:// or sqlite://"
+        )
     return name
 
 

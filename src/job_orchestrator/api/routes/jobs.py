@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -28,8 +29,12 @@ from job_orchestrator.domain.states import JobState
 
 router = APIRouter(tags=["producers"])
 
-NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown job id"}}
-CONFLICT = {409: {"model": ErrorOut, "description": "The job's state does not allow this"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "Unknown job id"}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "The job's state does not allow this"}
+}
 
 
 def to_new_job(body: EnqueueRequest, request: Request) -> NewJob:
@@ -120,7 +125,7 @@ async def _list(
         limit=limit,
         before_id=deps.parse_cursor(cursor),
     )
-    jobs = await deps.service(request).list(filters)
+    jobs = await deps.service(request).list_jobs(filters)
     next_cursor = str(jobs[-1].id) if len(jobs) == limit else None
     return OrjsonResponse({"jobs": [job_dict(j) for j in jobs], "next_cursor": next_cursor})
 
@@ -184,7 +189,5 @@ async def list_dlq(
 @router.post("/v1/dlq/redrive", response_model=RedriveOut, responses=deps.COMMON_ERRORS)
 async def redrive(request: Request, body: RedriveRequest | None = None) -> Response:
     body = body or RedriveRequest()
-    count = await deps.service(request).redrive(
-        queue=body.queue, type_=body.type, limit=body.limit
-    )
+    count = await deps.service(request).redrive(queue=body.queue, type_=body.type, limit=body.limit)
     return OrjsonResponse({"redriven": count})

@@ -62,7 +62,10 @@ async def heartbeat(job_id: str, body: HeartbeatRequest, request: Request) -> Re
         set_details="details" in body.model_fields_set,
     )
     return OrjsonResponse(
-        {"lease_expires_at": iso(result.lease_expires_at), "cancel_requested": result.cancel_requested}
+        {
+            "lease_expires_at": iso(result.lease_expires_at),
+            "cancel_requested": result.cancel_requested,
+        }
     )
 
 
@@ -121,11 +124,11 @@ async def complete_batch(body: CompleteBatchRequest, request: Request) -> Respon
         valid.append((i, Completion(job_id, item.lease_token, item.result, item.idempotency_key)))
     outcomes = await deps.service(request).complete_many([c for _, c in valid])
     for (i, completion), outcome in zip(valid, outcomes, strict=True):
-        job_id = str(completion.job_id)
+        wire_id = str(completion.job_id)
         if isinstance(outcome, Job):
-            results[i] = {"job_id": job_id, "status": 200, "job": job_dict(outcome)}
+            results[i] = {"job_id": wire_id, "status": 200, "job": job_dict(outcome)}
         else:
-            results[i] = _item_error(job_id, outcome)
+            results[i] = _item_error(wire_id, outcome)
     return OrjsonResponse({"results": results})
 
 

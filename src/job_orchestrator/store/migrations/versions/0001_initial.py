@@ -72,9 +72,7 @@ def upgrade() -> None:
         "job_attempts",
         metadata,
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column(
-            "job_id", BigId, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("job_id", BigId, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("worker_id", sa.Text(), nullable=False),
         sa.Column("leased_at", Timestamp, nullable=False),
@@ -88,9 +86,7 @@ def upgrade() -> None:
     sa.Table(
         "job_completions",
         metadata,
-        sa.Column(
-            "job_id", BigId, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("job_id", BigId, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("idempotency_key", sa.Text(), nullable=False),
         sa.Column("result", JsonColumn),
         sa.Column("attempt", sa.Integer(), nullable=False),
@@ -150,5 +146,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("leader_leases", "job_idempotency_keys", "job_completions", "job_attempts", "jobs"):
+    for table in (
+        "leader_leases",
+        "job_idempotency_keys",
+        "job_completions",
+        "job_attempts",
+        "jobs",
+    ):
         op.drop_table(table)
