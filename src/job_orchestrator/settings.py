@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     leader_ttl: float = Field(default=10.0, gt=0)
     # Long polls wake on notifications; this slower poll catches jobs whose run_at comes due.
     poll_interval: float = Field(default=0.5, gt=0)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_field_bytes: int = Field(default=256 * 1024, ge=1024)

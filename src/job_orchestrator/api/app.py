@@ -37,7 +37,9 @@ def create_app(
 
             # Alembic runs its own event loop; keep it off ours.
             await asyncio.to_thread(migrate, settings.resolved_database_url)
-        the_store = store or open_store(settings.resolved_database_url)
+        the_store = store or open_store(
+            settings.resolved_database_url, pool_size=settings.db_pool_size
+        )
         service = JobService(the_store, poll_interval=settings.poll_interval)
         await the_store.start_listening(service.hub.queue_ready)
         reaper = Reaper(

@@ -6,12 +6,12 @@ from job_orchestrator.store.base import Store
 from job_orchestrator.store.urls import dialect_of
 
 
-def open_store(url: str | None) -> Store:
+def open_store(url: str | None, *, pool_size: int = 20) -> Store:
     """The store for ``url``: PostgreSQL (asyncpg) or SQLite (aiosqlite; the default)."""
     if url and dialect_of(url) == "postgresql":
         from job_orchestrator.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, pool_size=pool_size)
     from job_orchestrator.store.sqlite import SqliteStore
     from job_orchestrator.store.urls import normalize_database_url
 

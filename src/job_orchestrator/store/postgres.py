@@ -29,9 +29,12 @@ def _identity(value: str) -> str:
 
 
 class PostgresStore(SqlStore):
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
         engine = create_async_engine(
             normalize_database_url(url),
+            # Sized for the steady state: overflow connections are closed on return, and a
+            # connection opened per request (TLS negotiation, statement preparation) was seen
+            # to cost more than the request itself.
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=10,
