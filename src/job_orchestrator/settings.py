@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=0.5, gt=0)
     db_pool_size: int = Field(default=20, ge=1, le=200)
 
+    # Auth: `scope[+scope]:key` entries; keys created with `orchestrator keys create` count too.
+    api_keys: str | None = None
+    require_auth: bool = False
+    metrics_open: bool = False  # let Prometheus scrape /metrics without a key
+    # Requests per second per API key (or client address) on enqueue and lease; None: off on
+    # loopback, 200/s elsewhere. 0 turns it off everywhere.
+    rate_limit: float | None = Field(default=None, ge=0)
+    rate_limit_burst: int = Field(default=400, ge=1)
+    cors_origins: str | None = None  # comma-separated; CORS is closed by default
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_field_bytes: int = Field(default=256 * 1024, ge=1024)
 

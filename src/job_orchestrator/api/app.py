@@ -9,11 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from job_orchestrator.api.auth import Authenticator, is_loopback, parse_env_keys
 from job_orchestrator.api.errors import install_error_handlers
+from job_orchestrator.api.headers import SecurityHeadersMiddleware
 from job_orchestrator.api.limits import AssumeJsonMiddleware, BodySizeLimitMiddleware
+from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.routes import jobs, ops, workers
+from job_orchestrator.domain.errors import StoreUnavailable
 from job_orchestrator.services.jobs import JobService
 from job_orchestrator.services.reaper import Reaper
 from job_orchestrator.settings import Settings
@@ -51,6 +56,8 @@ def create_app(
         )
         app.state.service = service
         app.state.reaper = reaper
+        app.state.authenticator = await make_authenticator(settings, the_store)
+        app.state.rate_limiter = make_rate_limiter(settings)
         reaper_task = asyncio.create_task(reaper.run(), name="reaper") if run_reaper else None
         try:
             yield
@@ -75,10 +82,53 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(AssumeJsonMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(jobs.router)
     app.include_router(workers.router)
     app.include_router(ops.router)
     return app
+
+
+async def make_authenticator(settings: Settings, store: Store) -> Authenticator:
+    """Auth is on when keys exist (environment or database) or it is required; off only on
+    loopback: bound elsewhere without keys, the server refuses to start."""
+    env_keys = parse_env_keys(settings.api_keys)
+    enabled: bool | None = bool(env_keys) or settings.require_auth
+    if not enabled:
+        try:
+            enabled = await store.count_active_api_keys() > 0
+        except StoreUnavailable:
+            if not is_loopback(settings.host):
+                raise RuntimeError(
+                    "the database is unreachable, so whether API keys exist is unknown: "
+                    "refusing to serve off loopback without ORCHESTRATOR_API_KEYS"
+                ) from None
+            enabled = None  # decided on the first request, once the database answers
+    if not enabled and enabled is not None and not is_loopback(settings.host):
+        raise RuntimeError(
+            f"refusing to serve on {settings.host} without authentication: set "
+            "ORCHESTRATOR_API_KEYS (e.g. producer:KEY,worker:KEY2) or create keys with "
+            "`orchestrator keys create`, or bind to 127.0.0.1"
+        )
+    if enabled is False:
+        log.warning("authentication is off (loopback only); every caller is admin")
+    return Authenticator(store, env_keys, enabled=enabled)
+
+
+def make_rate_limiter(settings: Settings) -> RateLimiter | None:
+    rate = settings.rate_limit
+    if rate is None:
+        rate = None if is_loopback(settings.host) else DEFAULT_REMOTE_RATE
+    if not rate:
+        return None
+    return RateLimiter(rate, settings.rate_limit_burst)
 
 
 def create_app_from_env() -> FastAPI:

@@ -16,6 +16,8 @@ MAX_ID = 2**63 - 1
 
 # Every route may answer these; listed so the OpenAPI document tells the truth.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Auth is on and no valid API key was sent"},
+    403: {"description": "The key's scope does not allow this call"},
     422: {"description": "Invalid input (the message names the field)"},
     503: {"description": "The database cannot be reached; retry"},
 }

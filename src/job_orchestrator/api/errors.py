@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,8 +58,27 @@ class InvalidInput(DomainError):
     code = "invalid_request"
 
 
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, details={"retry_after_seconds": round(retry_after, 3)})
+        self.retry_after = retry_after
+
+
 STATUS_BY_ERROR[PayloadTooLarge] = 413
 STATUS_BY_ERROR[InvalidInput] = 422
+STATUS_BY_ERROR[Unauthorized] = 401
+STATUS_BY_ERROR[Forbidden] = 403
+STATUS_BY_ERROR[RateLimited] = 429
 
 
 def status_of(error: DomainError) -> int:
@@ -89,6 +109,10 @@ async def _on_domain_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, DomainError)
     status = status_of(error)
     headers = {"Retry-After": "1"} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, RateLimited):
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
     return error_response(status, error.code, error.message, error.details, headers)
 
 

@@ -5,7 +5,7 @@ Server modules are imported inside the commands, so the worker/producer CLI stay
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,6 +72,105 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     typer.echo(f"database is up to date ({url.split('://', 1)[0]})")
 
 
+keys_app = typer.Typer(help="API keys stored in the database (only their hash is kept).")
+
+
+def _with_store(database_url: str | None, action: Any) -> Any:
+    import asyncio
+
+    from job_orchestrator.store import open_store
+    from job_orchestrator.store.urls import normalize_database_url
+
+    async def run() -> Any:
+        store = open_store(normalize_database_url(database_url))
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="producer, worker, reader or admin (repeat, or join with +)"),
+    ],
+    name: Annotated[str | None, typer.Option(help="a label to recognise the key by")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a key; it is printed once, alone on the last line, and never shown again."""
+    import secrets
+
+    from job_orchestrator.api.auth import hash_key, parse_scopes
+
+    try:
+        scopes = sorted(parse_scopes("+".join(scope)))
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    key_id = secrets.token_hex(6)
+    key = f"jo_{key_id}_{secrets.token_urlsafe(32)}"
+
+    async def create(store: Any) -> None:
+        await store.create_api_key(key_id=key_id, key_hash=hash_key(key), scopes=scopes, name=name)
+
+    _with_store(database_url, create)
+    typer.echo(f"created key {key_id} with scopes {'+'.join(scopes)}; it is shown only once:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List keys (ids, scopes, names, dates; never the keys)."""
+    import json
+
+    async def fetch(store: Any) -> Any:
+        return await store.list_api_keys()
+
+    records = _with_store(database_url, fetch)
+    rows = [
+        {
+            "id": r.id,
+            "scopes": "+".join(r.scopes),
+            "name": r.name,
+            "created_at": r.created_at.isoformat(),
+            "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+        }
+        for r in records
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "scopes", "name", "created", "revoked")
+    for row in rows:
+        table.add_row(
+            *(str(row[k] or "") for k in ("id", "scopes", "name", "created_at", "revoked_at"))
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, database_url: DatabaseUrl = None) -> None:
+    """Revoke a key by id; servers stop accepting it within seconds."""
+
+    async def revoke(store: Any) -> bool:
+        return bool(await store.revoke_api_key(key_id))
+
+    if not _with_store(database_url, revoke):
+        typer.echo(f"error: no active key with id {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("server")(server)
     app.command("migrate")(migrate)
+    app.add_typer(keys_app, name="keys")

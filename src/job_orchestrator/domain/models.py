@@ -27,6 +27,8 @@ class NewJob:
     idempotency_key: str | None = None
     # Hash of the request as sent; a replay with the same key must carry the same fingerprint.
     fingerprint: str | None = None
+    # The API key that created the job (producer-scoped keys only see their own jobs).
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class Job:
     heartbeat_details: JSON
     cancel_requested: bool
     worker_id: str | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,7 @@ class JobFilter:
     type: str | None = None
     limit: int = 50
     before_id: int | None = None  # cursor: list ids strictly below this one (newest first)
+    owner: str | None = None  # only jobs created by this API key
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +146,20 @@ class ReapResult:
     @property
     def total(self) -> int:
         return self.lease_expired + self.timed_out
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    worker_id: str
+    queues: tuple[str, ...]
+    last_seen_at: datetime
+    leases_held: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    scopes: tuple[str, ...]
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None

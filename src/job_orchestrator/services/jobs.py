@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from job_orchestrator.domain.errors import DomainError
 from job_orchestrator.domain.models import (
@@ -19,6 +19,7 @@ from job_orchestrator.domain.models import (
     Lease,
     LeaseRequest,
     NewJob,
+    WorkerInfo,
 )
 from job_orchestrator.domain.states import TERMINAL_STATES, JobState
 from job_orchestrator.services.metrics import Metrics
@@ -30,6 +31,7 @@ Disconnected = Callable[[], Awaitable[bool]]
 # A job wait (GET ?wait_seconds) also re-reads the job this often: completions made by another
 # server process do not wake this one.
 JOB_WAIT_POLL_SECONDS = 0.25
+WORKER_NOTE_SECONDS = 5.0
 
 
 class JobService:
@@ -45,6 +47,7 @@ class JobService:
         self.hub = hub or WakeupHub()
         self.metrics = metrics or Metrics()
         self.poll_interval = poll_interval
+        self._workers_noted: dict[str, float] = {}
 
     # ---- producers --------------------------------------------------------------------------
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
@@ -108,7 +111,18 @@ class JobService:
             if disconnected is not None and await disconnected():
                 return []
         self._record_leases(leases)
+        await self._note_worker(request)
         return leases
+
+    async def _note_worker(self, request: LeaseRequest) -> None:
+        """Remember who polls, for the dashboard; written at most every few seconds per worker."""
+        loop_now = asyncio.get_running_loop().time()
+        if self._workers_noted.get(request.worker_id, -1e9) > loop_now - WORKER_NOTE_SECONDS:
+            return
+        if len(self._workers_noted) > 10_000:
+            self._workers_noted.clear()
+        self._workers_noted[request.worker_id] = loop_now
+        await self.store.record_worker_seen(request.worker_id, request.queues)
 
     def _record_leases(self, leases: list[Lease]) -> None:
         if not leases:
@@ -151,6 +165,10 @@ class JobService:
         counts = await self.store.counts_by_queue_state()
         self.metrics.set_job_counts(counts)
         return counts
+
+    async def workers(self, *, seen_within_seconds: float = 300.0) -> list[WorkerInfo]:
+        since = await self.store.db_now() - timedelta(seconds=seen_within_seconds)
+        return await self.store.list_workers(since=since)
 
     async def db_now(self) -> datetime:
         return await self.store.db_now()

@@ -14,6 +14,7 @@ from datetime import datetime
 from job_orchestrator.domain.errors import DomainError
 from job_orchestrator.domain.models import (
     JSON,
+    ApiKeyRecord,
     Attempt,
     Completion,
     EnqueueResult,
@@ -25,6 +26,7 @@ from job_orchestrator.domain.models import (
     LeaseRequest,
     NewJob,
     ReapResult,
+    WorkerInfo,
 )
 
 QueueReadyCallback = Callable[[str], None]
@@ -136,6 +138,33 @@ class Store(ABC):
 
     @abstractmethod
     async def counts_by_queue_state(self) -> list[tuple[str, str, int]]: ...
+
+    # ---- workers and API keys ---------------------------------------------------------------
+    @abstractmethod
+    async def record_worker_seen(
+        self, worker_id: str, queues: Sequence[str], *, now: datetime | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def list_workers(self, *, since: datetime, limit: int = 500) -> list[WorkerInfo]: ...
+
+    @abstractmethod
+    async def create_api_key(
+        self, *, key_id: str, key_hash: str, scopes: Sequence[str], name: str | None
+    ) -> None: ...
+
+    @abstractmethod
+    async def find_api_key(self, key_id: str) -> tuple[str, tuple[str, ...]] | None:
+        """The (SHA-256 hash, scopes) of the active key with this id."""
+
+    @abstractmethod
+    async def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    @abstractmethod
+    async def revoke_api_key(self, key_id: str) -> bool: ...
+
+    @abstractmethod
+    async def count_active_api_keys(self) -> int: ...
 
     # ---- wake-ups -------------------------------------------------------------------------
     @abstractmethod

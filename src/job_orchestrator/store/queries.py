@@ -19,7 +19,7 @@ JOB_COLUMNS = (
     "id, queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
     "updated_at, finished_at, lease_expires_at, deadline, timeout_seconds, lease_seconds, "
     "retry_initial_seconds, retry_multiplier, retry_max_seconds, retry_jitter, idempotency_key, "
-    "last_error, heartbeat_details, cancel_requested, worker_id"
+    "last_error, heartbeat_details, cancel_requested, worker_id, owner"
 )
 JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))
 LEASE_COLUMNS = (
@@ -29,7 +29,7 @@ LEASE_COLUMNS = (
 INSERT_JOB_COLUMNS = (
     "queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
     "updated_at, lease_seconds, timeout_seconds, retry_initial_seconds, retry_multiplier, "
-    "retry_max_seconds, retry_jitter, idempotency_key, cancel_requested"
+    "retry_max_seconds, retry_jitter, idempotency_key, cancel_requested, owner"
 )
 # The fields of one row of a batch enqueue, as the JSON rows parameter carries them.
 ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
@@ -47,6 +47,7 @@ ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
     ("retry_max_seconds", "double precision"),
     ("retry_jitter", "boolean"),
     ("idempotency_key", "text"),
+    ("owner", "text"),
     ("ord", "integer"),  # the row's position in the request: ids are assigned in this order
 )
 
@@ -184,6 +185,34 @@ class Queries:
         )
         self.record_attempts = self._record_attempts()
         self.complete_many = self._complete_many()
+        # ---- workers and API keys --------------------------------------------------------
+        self.worker_seen = text(
+            "INSERT INTO workers (worker_id, queues, last_seen_at) "
+            f"VALUES (:worker_id, :queues, {now}) ON CONFLICT (worker_id) DO UPDATE "
+            "SET queues = excluded.queues, last_seen_at = excluded.last_seen_at"
+        )
+        self.list_workers = text(
+            "SELECT w.worker_id, w.queues, w.last_seen_at, "
+            "(SELECT count(*) FROM jobs WHERE jobs.state = 'leased' "
+            "AND jobs.worker_id = w.worker_id) AS leases_held "
+            "FROM workers w WHERE w.last_seen_at >= :since ORDER BY w.last_seen_at DESC "
+            "LIMIT :limit"
+        )
+        self.insert_api_key = text(
+            "INSERT INTO api_keys (id, key_hash, scopes, name, created_at) "
+            f"VALUES (:id, :key_hash, :scopes, :name, {now})"
+        )
+        self.find_api_key = text(
+            "SELECT key_hash, scopes FROM api_keys WHERE id = :id AND revoked_at IS NULL"
+        )
+        self.list_api_keys = text(
+            "SELECT id, scopes, name, created_at, revoked_at FROM api_keys ORDER BY created_at"
+        )
+        self.revoke_api_key = text(
+            f"UPDATE api_keys SET revoked_at = {now} WHERE id = :id AND revoked_at IS NULL "
+            "RETURNING id"
+        )
+        self.count_active_api_keys = text("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
         self.counts_by_queue_state = text(
             "SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state"
         )
@@ -223,6 +252,7 @@ class Queries:
                 field["retry_jitter"],
                 field["idempotency_key"],
                 "FALSE",
+                field["owner"],
             ]
         )
         return (
@@ -231,7 +261,9 @@ class Queries:
         )
 
     @cache  # noqa: B019 - one Queries per store, a handful of filter combinations
-    def list_jobs(self, *, queue: bool, state: bool, type_: bool, cursor: bool) -> TextClause:
+    def list_jobs(
+        self, *, queue: bool, state: bool, type_: bool, cursor: bool, owner: bool = False
+    ) -> TextClause:
         conditions = [
             condition
             for present, condition in (
@@ -239,6 +271,7 @@ class Queries:
                 (state, "jobs.state = :state"),
                 (type_, "jobs.type = :type"),
                 (cursor, "jobs.id < :before_id"),
+                (owner, "jobs.owner = :owner"),
             )
             if present
         ]

@@ -29,6 +29,7 @@ from job_orchestrator.domain.errors import (
 )
 from job_orchestrator.domain.models import (
     JSON,
+    ApiKeyRecord,
     Attempt,
     Completion,
     EnqueueResult,
@@ -40,6 +41,7 @@ from job_orchestrator.domain.models import (
     LeaseRequest,
     NewJob,
     ReapResult,
+    WorkerInfo,
 )
 from job_orchestrator.domain.retry import RetryPolicy, decide_after_failure, expiry_outcome
 from job_orchestrator.domain.states import AttemptOutcome, JobState
@@ -168,6 +170,7 @@ class SqlStore(Store):
             heartbeat_details=decode_json(m["heartbeat_details"]),
             cancel_requested=bool(m["cancel_requested"]),
             worker_id=m["worker_id"],
+            owner=m["owner"],
         )
 
     def _lease(self, row: Row[Any], token: str) -> Lease:
@@ -296,6 +299,7 @@ class SqlStore(Store):
             "retry_max_seconds": job.retry.max_seconds,
             "retry_jitter": job.retry.jitter,
             "idempotency_key": job.idempotency_key,
+            "owner": job.owner,
         }
 
     async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
@@ -314,12 +318,14 @@ class SqlStore(Store):
             state=filters.state is not None,
             type_=filters.type is not None,
             cursor=filters.before_id is not None,
+            owner=filters.owner is not None,
         )
         params = {
             "queue": filters.queue,
             "state": filters.state.value if filters.state else None,
             "type": filters.type,
             "before_id": filters.before_id,
+            "owner": filters.owner,
             "limit": filters.limit,
         }
         async with self._read() as conn:
@@ -668,3 +674,73 @@ class SqlStore(Store):
         async with self._read() as conn:
             rows = await conn.execute(self._q.counts_by_queue_state)
             return [(r.queue, r.state, r.n) for r in rows]
+
+    # ---- workers ----------------------------------------------------------------------------
+    async def record_worker_seen(
+        self, worker_id: str, queues: Sequence[str], *, now: datetime | None = None
+    ) -> None:
+        params = {
+            "worker_id": worker_id,
+            "queues": orjson.dumps(list(queues)).decode(),
+            "now": self._t(now),
+        }
+        async with self._write() as conn:
+            await conn.execute(self._q.worker_seen, params)
+
+    async def list_workers(self, *, since: datetime, limit: int = 500) -> list[WorkerInfo]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                self._q.list_workers, {"since": self._t(since), "limit": limit}
+            )
+            return [
+                WorkerInfo(
+                    worker_id=r.worker_id,
+                    queues=tuple(orjson.loads(r.queues)),
+                    last_seen_at=self._d.decode_time(r.last_seen_at),  # type: ignore[arg-type]
+                    leases_held=r.leases_held,
+                )
+                for r in rows
+            ]
+
+    # ---- API keys ---------------------------------------------------------------------------
+    async def create_api_key(
+        self, *, key_id: str, key_hash: str, scopes: Sequence[str], name: str | None
+    ) -> None:
+        params = {
+            "id": key_id,
+            "key_hash": key_hash,
+            "scopes": "+".join(scopes),
+            "name": name,
+            "now": None,
+        }
+        async with self._write() as conn:
+            await conn.execute(self._q.insert_api_key, params)
+
+    async def find_api_key(self, key_id: str) -> tuple[str, tuple[str, ...]] | None:
+        async with self._read() as conn:
+            row = (await conn.execute(self._q.find_api_key, {"id": key_id})).first()
+        return None if row is None else (row.key_hash, tuple(row.scopes.split("+")))
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        async with self._read() as conn:
+            rows = await conn.execute(self._q.list_api_keys)
+            t = self._d.decode_time
+            return [
+                ApiKeyRecord(
+                    id=r.id,
+                    scopes=tuple(r.scopes.split("+")),
+                    name=r.name,
+                    created_at=t(r.created_at),  # type: ignore[arg-type]
+                    revoked_at=t(r.revoked_at),
+                )
+                for r in rows
+            ]
+
+    async def revoke_api_key(self, key_id: str) -> bool:
+        async with self._write() as conn:
+            row = (await conn.execute(self._q.revoke_api_key, {"id": key_id, "now": None})).first()
+        return row is not None
+
+    async def count_active_api_keys(self) -> int:
+        async with self._read() as conn:
+            return int((await conn.execute(self._q.count_active_api_keys)).scalar_one())

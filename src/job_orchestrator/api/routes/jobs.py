@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from job_orchestrator.api import deps
+from job_orchestrator.api.auth import Admin, Principal, Producer, ProducerOrReader, Reader
+from job_orchestrator.api.ratelimit import RateLimit
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.schemas import (
     AttemptListOut,
@@ -23,6 +25,7 @@ from job_orchestrator.api.schemas import (
     RedriveRequest,
 )
 from job_orchestrator.api.serialize import attempt_dict, job_dict
+from job_orchestrator.domain.errors import JobNotFound
 from job_orchestrator.domain.models import JobFilter, NewJob
 from job_orchestrator.domain.retry import RetryPolicy
 from job_orchestrator.domain.states import JobState
@@ -37,7 +40,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_new_job(body: EnqueueRequest, request: Request) -> NewJob:
+def to_new_job(body: EnqueueRequest, request: Request, owner: str | None) -> NewJob:
     limit = deps.settings(request).max_json_field_bytes
     deps.check_json_field(body.payload, "payload", limit)
     fingerprint = None
@@ -62,6 +65,7 @@ def to_new_job(body: EnqueueRequest, request: Request) -> NewJob:
         timeout_seconds=body.timeout_seconds,
         idempotency_key=body.idempotency_key,
         fingerprint=fingerprint,
+        owner=owner,
     )
 
 
@@ -76,8 +80,11 @@ def to_new_job(body: EnqueueRequest, request: Request) -> NewJob:
         **deps.COMMON_ERRORS,
     },
 )
-async def enqueue(body: EnqueueRequest, request: Request) -> Response:
-    result = (await deps.service(request).enqueue_many([to_new_job(body, request)]))[0]
+async def enqueue(
+    body: EnqueueRequest, request: Request, principal: Producer, _rate: RateLimit
+) -> Response:
+    new_job = to_new_job(body, request, principal.key_id)
+    result = (await deps.service(request).enqueue_many([new_job]))[0]
     return OrjsonResponse(job_dict(result.job), status_code=201 if result.created else 200)
 
 
@@ -87,8 +94,10 @@ async def enqueue(body: EnqueueRequest, request: Request) -> Response:
     response_model=JobBatchOut,
     responses={409: {"model": ErrorOut}, 413: {"model": ErrorOut}, **deps.COMMON_ERRORS},
 )
-async def enqueue_batch(body: EnqueueBatchRequest, request: Request) -> Response:
-    new_jobs = [to_new_job(job, request) for job in body.jobs]
+async def enqueue_batch(
+    body: EnqueueBatchRequest, request: Request, principal: Producer, _rate: RateLimit
+) -> Response:
+    new_jobs = [to_new_job(job, request, principal.key_id) for job in body.jobs]
     results = await deps.service(request).enqueue_many(new_jobs)
     return OrjsonResponse({"jobs": [job_dict(r.job) for r in results]}, status_code=201)
 
@@ -101,16 +110,29 @@ async def enqueue_batch(body: EnqueueBatchRequest, request: Request) -> Response
 async def get_job(
     job_id: str,
     request: Request,
+    principal: ProducerOrReader,
     wait_seconds: float = Query(
         default=0.0, ge=0, le=30, description="hold until the job is terminal or the wait ends"
     ),
 ) -> Response:
-    job = await deps.service(request).get(deps.parse_job_id(job_id), wait_seconds=wait_seconds)
+    job_number = await visible_job_id(request, principal, job_id)
+    job = await deps.service(request).get(job_number, wait_seconds=wait_seconds)
     return OrjsonResponse(job_dict(job))
+
+
+async def visible_job_id(request: Request, principal: Principal, raw_id: str) -> int:
+    """The job id, if this caller may see the job: producer-only keys see their own jobs."""
+    job_id = deps.parse_job_id(raw_id)
+    if principal.sees_only_own_jobs:
+        job = await deps.service(request).get(job_id)
+        if job.owner != principal.key_id:
+            raise JobNotFound(f"job {job_id} does not exist")
+    return job_id
 
 
 async def _list(
     request: Request,
+    principal: Principal,
     *,
     queue: str | None,
     state: JobState | None,
@@ -124,6 +146,7 @@ async def _list(
         type=type_,
         limit=limit,
         before_id=deps.parse_cursor(cursor),
+        owner=principal.key_id if principal.sees_only_own_jobs else None,
     )
     jobs = await deps.service(request).list_jobs(filters)
     next_cursor = str(jobs[-1].id) if len(jobs) == limit else None
@@ -133,6 +156,7 @@ async def _list(
 @router.get("/v1/jobs", response_model=JobListOut, responses=deps.COMMON_ERRORS)
 async def list_jobs(
     request: Request,
+    principal: ProducerOrReader,
     queue: str | None = Query(default=None, min_length=1, max_length=255),
     state: JobState | None = Query(default=None),
     type_: str | None = Query(default=None, alias="type", min_length=1, max_length=255),
@@ -140,7 +164,9 @@ async def list_jobs(
     cursor: str | None = Query(default=None, max_length=40, description="next_cursor of a page"),
 ) -> Response:
     """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-    return await _list(request, queue=queue, state=state, type_=type_, limit=limit, cursor=cursor)
+    return await _list(
+        request, principal, queue=queue, state=state, type_=type_, limit=limit, cursor=cursor
+    )
 
 
 @router.get(
@@ -148,8 +174,9 @@ async def list_jobs(
     response_model=AttemptListOut,
     responses={**NOT_FOUND, **deps.COMMON_ERRORS},
 )
-async def list_attempts(job_id: str, request: Request) -> Response:
-    attempts = await deps.service(request).attempts(deps.parse_job_id(job_id))
+async def list_attempts(job_id: str, request: Request, principal: ProducerOrReader) -> Response:
+    job_number = await visible_job_id(request, principal, job_id)
+    attempts = await deps.service(request).attempts(job_number)
     return OrjsonResponse({"attempts": [attempt_dict(a) for a in attempts]})
 
 
@@ -158,8 +185,8 @@ async def list_attempts(job_id: str, request: Request) -> Response:
     response_model=JobOut,
     responses={**NOT_FOUND, **CONFLICT, **deps.COMMON_ERRORS},
 )
-async def cancel_job(job_id: str, request: Request) -> Response:
-    job = await deps.service(request).cancel(deps.parse_job_id(job_id))
+async def cancel_job(job_id: str, request: Request, principal: Producer) -> Response:
+    job = await deps.service(request).cancel(await visible_job_id(request, principal, job_id))
     return OrjsonResponse(job_dict(job))
 
 
@@ -168,7 +195,7 @@ async def cancel_job(job_id: str, request: Request) -> Response:
     response_model=JobOut,
     responses={**NOT_FOUND, **CONFLICT, **deps.COMMON_ERRORS},
 )
-async def retry_job(job_id: str, request: Request) -> Response:
+async def retry_job(job_id: str, request: Request, _principal: Admin) -> Response:
     job = await deps.service(request).retry(deps.parse_job_id(job_id))
     return OrjsonResponse(job_dict(job))
 
@@ -176,18 +203,21 @@ async def retry_job(job_id: str, request: Request) -> Response:
 @router.get("/v1/dlq", response_model=JobListOut, responses=deps.COMMON_ERRORS)
 async def list_dlq(
     request: Request,
+    principal: Reader,
     queue: str | None = Query(default=None, min_length=1, max_length=255),
     type_: str | None = Query(default=None, alias="type", min_length=1, max_length=255),
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = Query(default=None, max_length=40),
 ) -> Response:
     return await _list(
-        request, queue=queue, state=JobState.DLQ, type_=type_, limit=limit, cursor=cursor
+        request, principal, queue=queue, state=JobState.DLQ, type_=type_, limit=limit, cursor=cursor
     )
 
 
 @router.post("/v1/dlq/redrive", response_model=RedriveOut, responses=deps.COMMON_ERRORS)
-async def redrive(request: Request, body: RedriveRequest | None = None) -> Response:
+async def redrive(
+    request: Request, _principal: Admin, body: RedriveRequest | None = None
+) -> Response:
     body = body or RedriveRequest()
     count = await deps.service(request).redrive(queue=body.queue, type_=body.type, limit=body.limit)
     return OrjsonResponse({"redriven": count})

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from job_orchestrator.api import deps
+from job_orchestrator.api.auth import Reader, Scope, require
 from job_orchestrator.api.responses import OrjsonResponse, error_response
 from job_orchestrator.domain.errors import StoreUnavailable
 
@@ -31,7 +32,7 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/v1/metrics", responses=deps.COMMON_ERRORS)
-async def metrics_json(request: Request) -> dict[str, Any]:
+async def metrics_json(request: Request, _principal: Reader) -> dict[str, Any]:
     """Job counts by queue and state (from the database) and this process's counters."""
     svc = deps.service(request)
     jobs: defaultdict[str, dict[str, int]] = defaultdict(dict)
@@ -46,6 +47,8 @@ async def metrics_json(request: Request) -> dict[str, Any]:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
 )
 async def metrics_prometheus(request: Request) -> Response:
+    if not deps.settings(request).metrics_open:
+        await require(Scope.READER)(request, None)
     svc = deps.service(request)
     await svc.job_counts()
     return Response(svc.metrics.prometheus_text(), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from job_orchestrator.api import deps
+from job_orchestrator.api.auth import Worker
 from job_orchestrator.api.errors import status_of
+from job_orchestrator.api.ratelimit import RateLimit
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.schemas import (
     CompleteBatchOut,
@@ -38,7 +40,9 @@ LEASE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/workers/lease", response_model=LeaseListOut, responses=deps.COMMON_ERRORS)
-async def lease(body: LeaseRequestModel, request: Request) -> Response:
+async def lease(
+    body: LeaseRequestModel, request: Request, _principal: Worker, _rate: RateLimit
+) -> Response:
     leases = await deps.service(request).lease(
         LeaseRequest(
             worker_id=body.worker_id,
@@ -53,7 +57,9 @@ async def lease(body: LeaseRequestModel, request: Request) -> Response:
 
 
 @router.post("/v1/jobs/{job_id}/heartbeat", response_model=HeartbeatOut, responses=LEASE_ERRORS)
-async def heartbeat(job_id: str, body: HeartbeatRequest, request: Request) -> Response:
+async def heartbeat(
+    job_id: str, body: HeartbeatRequest, request: Request, _principal: Worker
+) -> Response:
     deps.check_json_field(body.details, "details", deps.settings(request).max_json_field_bytes)
     result = await deps.service(request).heartbeat(
         deps.parse_job_id(job_id),
@@ -70,7 +76,9 @@ async def heartbeat(job_id: str, body: HeartbeatRequest, request: Request) -> Re
 
 
 @router.post("/v1/jobs/{job_id}/complete", response_model=JobOut, responses=LEASE_ERRORS)
-async def complete(job_id: str, body: CompleteRequest, request: Request) -> Response:
+async def complete(
+    job_id: str, body: CompleteRequest, request: Request, _principal: Worker
+) -> Response:
     deps.check_json_field(body.result, "result", deps.settings(request).max_json_field_bytes)
     completion = Completion(
         job_id=deps.parse_job_id(job_id),
@@ -85,7 +93,7 @@ async def complete(job_id: str, body: CompleteRequest, request: Request) -> Resp
 
 
 @router.post("/v1/jobs/{job_id}/fail", response_model=JobOut, responses=LEASE_ERRORS)
-async def fail(job_id: str, body: FailRequest, request: Request) -> Response:
+async def fail(job_id: str, body: FailRequest, request: Request, _principal: Worker) -> Response:
     job = await deps.service(request).fail(
         deps.parse_job_id(job_id),
         body.lease_token,
@@ -109,7 +117,9 @@ def _item_error(job_id: str, error: DomainError) -> dict[str, Any]:
     responses=deps.COMMON_ERRORS,
     summary="Complete many jobs (extension)",
 )
-async def complete_batch(body: CompleteBatchRequest, request: Request) -> Response:
+async def complete_batch(
+    body: CompleteBatchRequest, request: Request, _principal: Worker
+) -> Response:
     """Each item has the single complete's exactly-once semantics and its own status."""
     limit = deps.settings(request).max_json_field_bytes
     results: list[dict[str, Any] | None] = [None] * len(body.completions)
@@ -138,7 +148,9 @@ async def complete_batch(body: CompleteBatchRequest, request: Request) -> Respon
     responses=deps.COMMON_ERRORS,
     summary="Heartbeat many leases (extension)",
 )
-async def heartbeat_batch(body: HeartbeatBatchRequest, request: Request) -> Response:
+async def heartbeat_batch(
+    body: HeartbeatBatchRequest, request: Request, _principal: Worker
+) -> Response:
     svc = deps.service(request)
     limit = deps.settings(request).max_json_field_bytes
     results: list[dict[str, Any]] = []
