@@ -1,0 +1,1 @@
+"""Benchmark harness: job-orchestrator against peer job queues (issue 7)."""

@@ -1,0 +1,1 @@
+"""Peer systems measured on the same workload as job-orchestrator."""
