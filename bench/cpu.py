@@ -108,7 +108,7 @@ class CpuSampler:
     """Samples the CPU of a changing set of processes in a background thread."""
 
     pg_database: str | None = None
-    interval: float = 0.1
+    interval: float = 0.05
     roots: set[int] = field(default_factory=set)
     extra_pids: set[int] = field(default_factory=set)
     _last: dict[int, int] = field(default_factory=dict)
