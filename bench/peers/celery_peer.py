@@ -48,6 +48,7 @@ class CeleryPeer(SystemUnderTest):
 
     def config(self) -> dict[str, Any]:
         return {
+            "summary": f"threads x {self.workload.workers}, prefetch {PREFETCH_MULTIPLIER}, Redis",
             "version": package_version("celery"),
             "broker": f"Redis {default_broker_url()} (kombu {package_version('kombu')})",
             "results": "off (task_ignore_result, no backend)",

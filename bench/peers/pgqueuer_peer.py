@@ -43,6 +43,7 @@ class PgQueuerPeer(SystemUnderTest):
 
     def config(self) -> dict[str, Any]:
         return {
+            "summary": f"1 proc, batch {BATCH_SIZE}, {self.workload.workers} tasks",
             "version": package_version("pgqueuer"),
             "broker": "PostgreSQL (asyncpg)",
             "worker_processes": 1,

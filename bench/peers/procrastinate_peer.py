@@ -47,6 +47,7 @@ class ProcrastinatePeer(SystemUnderTest):
 
     def config(self) -> dict[str, Any]:
         return {
+            "summary": f"{PROCESSES} procs x {self.concurrency} async, LISTEN/NOTIFY",
             "version": package_version("procrastinate"),
             "broker": "PostgreSQL (psycopg 3 pool)",
             "worker_processes": PROCESSES,
@@ -121,4 +122,3 @@ class ProcrastinatePeer(SystemUnderTest):
             DATABASE,
             "SELECT extract(epoch FROM at) FROM procrastinate_events WHERE type = 'succeeded'",
         )
-
