@@ -69,7 +69,7 @@ class CeleryPeer(SystemUnderTest):
 
         try:
             client = redis.Redis.from_url(default_broker_url(), socket_timeout=3)
-            size = int(client.dbsize())  # type: ignore[arg-type]
+            size = int(client.dbsize())
         except redis.RedisError as exc:
             return f"Redis not reachable at {REDIS_URL_BASE} ({exc.__class__.__name__})"
         if size:

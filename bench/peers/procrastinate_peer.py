@@ -31,6 +31,7 @@ POOL_ENV = "BENCH_PROCRASTINATE_POOL"
 
 if TYPE_CHECKING:
     import procrastinate
+    from procrastinate.types import JSONDict
 
 DATABASE = "bench_procrastinate"
 PROCESSES = 2
@@ -81,7 +82,8 @@ class ProcrastinatePeer(SystemUnderTest):
     async def enqueue_many(self, seqs: Sequence[int]) -> None:
         from bench.peers.procrastinate_app import noop
 
-        await noop.batch_defer_async(*({"seq": s} for s in seqs))
+        kwargs: list[JSONDict] = [{"seq": s} for s in seqs]
+        await noop.batch_defer_async(*kwargs)
 
     async def enqueue_one(self, seq: int) -> None:
         from bench.peers.procrastinate_app import noop
