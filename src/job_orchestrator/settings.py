@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     leader_ttl: float = Field(default=10.0, gt=0)
     # Long polls wake on notifications; this slower poll catches jobs whose run_at comes due.
     poll_interval: float = Field(default=0.5, gt=0)
+    # Long polls (lease and job waits) are held at most this long, whatever the client asks:
+    # keep it under the idle timeout of any proxy in front of the server.
+    max_wait_seconds: float = Field(default=30.0, ge=0, le=30)
     db_pool_size: int = Field(default=20, ge=1, le=200)
 
     # Auth: `scope[+scope]:key` entries; keys created with `orchestrator keys create` count too.

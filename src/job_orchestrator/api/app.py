@@ -45,7 +45,11 @@ def create_app(
         the_store = store or open_store(
             settings.resolved_database_url, pool_size=settings.db_pool_size
         )
-        service = JobService(the_store, poll_interval=settings.poll_interval)
+        service = JobService(
+            the_store,
+            poll_interval=settings.poll_interval,
+            max_wait_seconds=settings.max_wait_seconds,
+        )
         await the_store.start_listening(service.hub.queue_ready)
         reaper = Reaper(
             the_store,

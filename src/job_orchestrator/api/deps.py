@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 
+from job_orchestrator import jsoncodec
 from job_orchestrator.api.errors import InvalidInput, PayloadTooLarge
 from job_orchestrator.domain.errors import JobNotFound
 from job_orchestrator.services.jobs import JobService
@@ -16,6 +16,7 @@ MAX_ID = 2**63 - 1
 
 # Every route may answer these; listed so the OpenAPI document tells the truth.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON"},
     401: {"description": "Auth is on and no valid API key was sent"},
     403: {"description": "The key's scope does not allow this call"},
     422: {"description": "Invalid input (the message names the field)"},
@@ -43,9 +44,9 @@ def parse_job_id(raw: str) -> int:
 def parse_cursor(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
         raise InvalidInput("cursor: not a cursor returned by this API")
-    return int(raw)
+    return min(int(raw), MAX_ID)  # past the largest id: the same as starting at the top
 
 
 def check_json_field(value: Any, field: str, limit: int) -> None:
@@ -53,10 +54,8 @@ def check_json_field(value: Any, field: str, limit: int) -> None:
     if value is None:
         return
     try:
-        encoded = orjson.dumps(value)
-    except (orjson.JSONEncodeError, TypeError) as error:
+        encoded = jsoncodec.dumps(value)
+    except (ValueError, TypeError, RecursionError) as error:
         raise InvalidInput(f"{field}: cannot be stored as JSON ({error})") from error
     if len(encoded) > limit:
         raise PayloadTooLarge(f"{field} is {len(encoded)} bytes, over the limit of {limit} bytes")
-    if b"\\u0000" in encoded:
-        raise InvalidInput(f"{field}: must not contain NUL characters")

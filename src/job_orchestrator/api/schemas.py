@@ -8,9 +8,18 @@ models below describe them truthfully in the OpenAPI document.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from job_orchestrator.domain.states import AttemptOutcome, JobState
 
@@ -29,34 +38,88 @@ def _clean_text(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_clean_text)]
-Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
-PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+# No NUL (PostgreSQL text cannot hold it): in the pattern, so the OpenAPI document says so.
+def _base_type(annotation: Any) -> Any:
+    """``float | None`` -> float; other annotations unchanged."""
+    members = [a for a in get_args(annotation) if a is not type(None)]
+    return (
+        members[0]
+        if get_origin(annotation) in (Union, UnionType) and len(members) == 1
+        else annotation
+    )
+
+
+def json_schema_typed(name: str, annotation: Any, value: Any) -> Any:
+    """JSON Schema semantics where pydantic's lax mode differs: ``true`` is not a number,
+    ``1`` is not a boolean, ``0`` is not a date-time (6.0 stays a valid integer)."""
+    if value is None:  # optional fields; required ones are refused by their own type
+        return value
+    kind = _base_type(annotation)
+    if kind in (int, float) and isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, not a boolean")
+    if kind is bool and not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    if kind is datetime and not isinstance(value, str | datetime):
+        raise ValueError(f"{name} must be an RFC 3339 date-time string")
+    return value
+
+
+Name = Annotated[
+    str, Field(min_length=1, max_length=255, pattern=r"^[^\x00]+$"), AfterValidator(_clean_text)
+]
+# JSON Schema semantics: 6.0 is an integer, but `true` is not a number and `0` is not a time.
 
 
 class Strict(BaseModel):
     # Unknown fields are refused: a typo such as "priorty" must not silently do nothing.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or "value"
+        return json_schema_typed(name, cls.model_fields[name].annotation, value)
+
 
 class RetryPolicyModel(Strict):
-    initial_seconds: PositiveSeconds = 1.0
-    multiplier: float = Field(default=2.0, ge=1.0, le=100.0, allow_inf_nan=False)
-    max_seconds: PositiveSeconds = 300.0
+    initial_seconds: float = Field(default=1.0, gt=0, le=MAX_SECONDS)
+    multiplier: float = Field(
+        default=2.0,
+        ge=1.0,
+        le=100.0,
+        allow_inf_nan=False,
+    )
+    max_seconds: float = Field(default=300.0, gt=0, le=MAX_SECONDS)
     jitter: bool = True
 
 
 class EnqueueRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        # run_at and delay_seconds exclude each other; said in the schema so clients know.
+        json_schema_extra={
+            "not": {
+                "required": ["run_at", "delay_seconds"],
+                "properties": {"run_at": {"type": "string"}, "delay_seconds": {"type": "number"}},
+            }
+        },
+    )
+
     type: Name
     payload: Any = None
     queue: Name = "default"
     priority: int = Field(default=0, ge=0, le=9, description="0 runs first")
     run_at: datetime | None = None
-    delay_seconds: Seconds | None = None
-    max_attempts: int = Field(default=5, ge=1, le=1000)
+    delay_seconds: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+    )
     retry: RetryPolicyModel = Field(default_factory=RetryPolicyModel)
     lease_seconds: float = Field(default=30.0, ge=0.1, le=MAX_SECONDS, allow_inf_nan=False)
-    timeout_seconds: PositiveSeconds | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     idempotency_key: Name | None = None
 
     @model_validator(mode="after")
@@ -126,7 +189,11 @@ class AttemptListOut(BaseModel):
 class RedriveRequest(Strict):
     queue: Name | None = None
     type: Name | None = None
-    limit: int = Field(default=1000, ge=1, le=100_000)
+    limit: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+    )
 
 
 class RedriveOut(BaseModel):
@@ -137,8 +204,17 @@ class LeaseRequestModel(Strict):
     worker_id: Name
     queues: list[Name] = Field(default_factory=lambda: ["default"], min_length=1, max_length=100)
     types: list[Name] | None = Field(default=None, min_length=1, max_length=100)
-    max_jobs: int = Field(default=1, ge=1, le=100)
-    wait_seconds: float = Field(default=0.0, ge=0, le=30, allow_inf_nan=False)
+    max_jobs: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+    )
+    wait_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=30,
+        allow_inf_nan=False,
+    )
 
 
 class LeaseOut(BaseModel):
@@ -182,8 +258,10 @@ class ErrorInfoModel(Strict):
     message: str = Field(max_length=65_536)
     type: Name | None = None
     retryable: bool = True
-    retry_after_seconds: Seconds | None = Field(
+    retry_after_seconds: float | None = Field(
         default=None,
+        ge=0,
+        le=MAX_SECONDS,
         description="extension: replaces the backoff (0 = retry at once, e.g. interrupted)",
     )
 

@@ -19,7 +19,8 @@ def serve(settings: Settings) -> None:
     os.environ["ORCHESTRATOR_DATABASE_URL"] = settings.resolved_database_url
     os.environ["ORCHESTRATOR_AUTO_MIGRATE"] = "false"
     for name, value in settings.model_dump(exclude={"database_url", "auto_migrate"}).items():
-        os.environ[f"ORCHESTRATOR_{name.upper()}"] = str(value)
+        if value is not None:
+            os.environ[f"ORCHESTRATOR_{name.upper()}"] = str(value)
     uvicorn.run(
         "job_orchestrator.api.app:create_app_from_env",
         factory=True,

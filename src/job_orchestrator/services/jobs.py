@@ -42,11 +42,13 @@ class JobService:
         hub: WakeupHub | None = None,
         metrics: Metrics | None = None,
         poll_interval: float = 0.5,
+        max_wait_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.hub = hub or WakeupHub()
         self.metrics = metrics or Metrics()
         self.poll_interval = poll_interval
+        self.max_wait_seconds = max_wait_seconds
         self._workers_noted: dict[str, float] = {}
 
     # ---- producers --------------------------------------------------------------------------
@@ -57,6 +59,7 @@ class JobService:
 
     async def get(self, job_id: int, *, wait_seconds: float = 0.0) -> Job:
         job = await self.store.get_job(job_id)
+        wait_seconds = min(wait_seconds, self.max_wait_seconds)
         if wait_seconds <= 0 or job.state in TERMINAL_STATES:
             return job
         loop = asyncio.get_running_loop()
@@ -99,7 +102,7 @@ class JobService:
     ) -> list[Lease]:
         """Claim ready jobs; with ``wait_seconds``, hold until some are ready or time is up."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_seconds
+        deadline = loop.time() + min(wait_seconds, self.max_wait_seconds)
         while True:
             with self.hub.queue_waiter(request.queues) as ready:
                 leases = await self.store.lease(request)

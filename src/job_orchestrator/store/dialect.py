@@ -57,7 +57,7 @@ POSTGRESQL = SqlDialect(
     # statement_timestamp(): one instant for the whole statement, unlike clock_timestamp(), and
     # not frozen for the whole transaction like now().
     now="COALESCE(CAST(:now AS timestamptz), statement_timestamp())",
-    json_type="jsonb",
+    json_type="json",
     for_update=" FOR UPDATE",
     skip_locked=" FOR UPDATE SKIP LOCKED",
 )

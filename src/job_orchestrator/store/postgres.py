@@ -38,7 +38,7 @@ class PostgresStore(SqlStore):
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=10,
-            # Hand jsonb back as text: the store decodes it with orjson, the same on both dialects.
+            # Hand json back as text: the store decodes it with orjson, the same on both dialects.
             json_deserializer=_identity,
             # No pre-ping (a round trip per checkout on the hot path): a dead connection is
             # detected on use, SQLAlchemy invalidates the pool, and the request answers 503.

@@ -223,7 +223,7 @@ class Queries:
             columns = ", ".join(f"{name} {sql_type}" for name, sql_type in ENQUEUE_ROW_FIELDS)
             source = f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({columns})"
             field = {name: f"r.{name}" for name, _ in ENQUEUE_ROW_FIELDS}
-            payload = "CAST(r.payload AS jsonb)"
+            payload = "CAST(r.payload AS json)"
         else:
             source = "json_each(:rows) AS r"
             field = {name: f"json_extract(r.value, '$.{name}')" for name, _ in ENQUEUE_ROW_FIELDS}
@@ -370,7 +370,7 @@ class Queries:
             "input.result AS completion_result), "
             "stored AS (INSERT INTO job_completions "
             "(job_id, idempotency_key, result, attempt, completed_at) "
-            f"SELECT id, completion_key, CAST(completion_result AS jsonb), attempts, {now} "
+            f"SELECT id, completion_key, CAST(completion_result AS json), attempts, {now} "
             "FROM done), "
             f"finished AS (UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
             "FROM done WHERE job_attempts.job_id = done.id AND job_attempts.outcome IS NULL) "

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from job_orchestrator import jsoncodec
 from job_orchestrator.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -68,11 +69,11 @@ def completion_key(item: Completion) -> str:
 
 
 def encode_json(value: JSON) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else jsoncodec.dumps(value).decode()
 
 
 def decode_json(value: Any) -> JSON:
-    return None if value is None else orjson.loads(value)
+    return None if value is None else jsoncodec.loads(value)
 
 
 def fingerprint_of(job: NewJob) -> str:
@@ -106,6 +107,15 @@ class SqlStore(Store):
         self._writer = writer
         self._reader = reader
         self._on_ready: QueueReadyCallback | None = None
+
+    @property
+    def reader_engine(self) -> AsyncEngine:
+        """The read-only pool (read models such as the dashboard query through it)."""
+        return self._reader
+
+    @property
+    def dialect(self) -> SqlDialect:
+        return self._d
 
     # ---- plumbing ---------------------------------------------------------------------------
     @asynccontextmanager

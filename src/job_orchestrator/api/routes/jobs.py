@@ -161,7 +161,9 @@ async def list_jobs(
     state: JobState | None = Query(default=None),
     type_: str | None = Query(default=None, alias="type", min_length=1, max_length=255),
     limit: int = Query(default=50, ge=1, le=500),
-    cursor: str | None = Query(default=None, max_length=40, description="next_cursor of a page"),
+    cursor: str | None = Query(
+        default=None, pattern=r"^[0-9]{1,19}$", description="next_cursor of a page"
+    ),
 ) -> Response:
     """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     return await _list(
@@ -207,7 +209,7 @@ async def list_dlq(
     queue: str | None = Query(default=None, min_length=1, max_length=255),
     type_: str | None = Query(default=None, alias="type", min_length=1, max_length=255),
     limit: int = Query(default=50, ge=1, le=500),
-    cursor: str | None = Query(default=None, max_length=40),
+    cursor: str | None = Query(default=None, pattern=r"^[0-9]{1,19}$"),
 ) -> Response:
     return await _list(
         request, principal, queue=queue, state=JobState.DLQ, type_=type_, limit=limit, cursor=cursor

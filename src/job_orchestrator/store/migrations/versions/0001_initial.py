@@ -1,7 +1,7 @@
 """Initial schema: jobs, attempts, completions, enqueue idempotency keys, leader leases.
 
 Timestamps are ``timestamptz`` on PostgreSQL and epoch seconds (REAL) on SQLite, so that both
-databases do time arithmetic in SQL with their own clock. JSON is ``jsonb`` on PostgreSQL and TEXT
+databases do time arithmetic in SQL with their own clock. JSON is ``json`` on PostgreSQL and TEXT
 on SQLite; the store encodes and decodes it with orjson on both.
 
 Revision ID: 0001
@@ -20,7 +20,9 @@ branch_labels = None
 depends_on = None
 
 Timestamp = sa.DateTime(timezone=True).with_variant(sa.Float(), "sqlite")
-JsonColumn = postgresql.JSONB().with_variant(sa.Text(), "sqlite")
+# json, not jsonb: kept verbatim (a payload may hold "\u0000", which jsonb refuses), and
+# cheaper to write; the orchestrator never queries inside payloads.
+JsonColumn = postgresql.JSON().with_variant(sa.Text(), "sqlite")
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # Frozen copies of the enums at the time of this revision: a migration must not change meaning
