@@ -575,4 +575,10 @@ def _record_process(sut: SystemUnderTest, result: SystemResult, run: ProcessRun)
         process_cpu_seconds_by_part=sut.sampler.parts_between(run.first_lease, run.last_completion),
         duplicate_executions=sut.probe.duplicates,
         cpu_cores_busy=round(cpu / run.seconds, 2),
+        # CPU used by everything else on the (shared) machine meanwhile: noise.
+        other_load_cores_busy=round(
+            (sut.sampler.cpu_between(run.first_lease, run.last_completion, "machine") - cpu)
+            / run.seconds,
+            2,
+        ),
     )

@@ -37,6 +37,15 @@ _PG_AUX = (
 
 # What each counted process is: our worker trees, the database, a broker.
 PARTS = ("workers", "database", "broker")
+# Not part of the system: all busy CPU of the machine, to show competing load.
+MACHINE = "machine"
+
+
+def machine_busy_seconds() -> float:
+    """Busy (non-idle, non-iowait) CPU seconds of the whole machine since boot."""
+    raw = _read("/proc/stat") or "cpu 0 0 0 0"
+    user, nice, system, _idle, _iowait, *rest = (int(x) for x in raw.split("\n")[0].split()[1:])
+    return (user + nice + system + sum(rest[:3])) / CLK_TCK
 
 
 def _read(path: str) -> str | None:
@@ -73,20 +82,28 @@ def all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def pg_process_wanted(cmdline: str, database: str) -> bool:
+def pg_process_wanted(cmdline: str, database: str) -> bool | None:
     """True for a backend of `database` or a shared auxiliary process.
 
     Titles look like `postgres: 15/main: postgres bench_x 127.0.0.1(5432) idle`
-    or `postgres: 15/main: walwriter`.
+    or `postgres: 15/main: walwriter`. None while a new backend has not yet
+    set its title (just forked): the caller must ask again later.
     """
     if not cmdline.startswith("postgres: "):
-        return False
+        # A just-forked backend still shows the postmaster's command line;
+        # undecided until it sets its title (the postmaster itself stays so).
+        argv0 = cmdline.split(" ", 1)[0]
+        return None if os.path.basename(argv0) == "postgres" else False
     parts = cmdline.split(": ", 2)
-    rest = parts[2] if len(parts) == 3 else parts[-1]
+    if len(parts) < 3:
+        return None
+    rest = parts[2]
     if rest.startswith(_PG_AUX):
         return True
     words = rest.split()
-    return len(words) >= 2 and words[1] == database
+    if len(words) < 2:
+        return None
+    return words[1] == database
 
 
 def descendants(roots: Iterable[int], pids: Iterable[int]) -> set[int]:
@@ -151,11 +168,15 @@ class CpuSampler:
         return tracked
 
     def _is_pg(self, pid: int) -> bool:
-        # A backend's database never changes, so the answer is cached per pid;
-        # a recycled pid could be misclassified, which is negligible in a run.
+        # A backend's database never changes, so a definite answer is cached
+        # per pid (a recycled pid could be misclassified: negligible in a run).
+        # A backend still starting up has no title yet: not cached, asked again.
         if pid not in self._pg_cache:
             cmd = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ").strip()
-            self._pg_cache[pid] = pg_process_wanted(cmd, self.pg_database or "")
+            wanted = pg_process_wanted(cmd, self.pg_database or "")
+            if wanted is None:
+                return False
+            self._pg_cache[pid] = wanted
         return self._pg_cache[pid]
 
     def sample(self) -> None:
@@ -173,6 +194,7 @@ class CpuSampler:
         totals: dict[str, float] = dict.fromkeys(PARTS, 0.0)
         for pid, ticks in self._last.items():
             totals[self._part[pid]] += ticks / CLK_TCK
+        totals[MACHINE] = machine_busy_seconds()
         with self._lock:
             self._times.append(now)
             self._totals.append(totals)
@@ -181,7 +203,7 @@ class CpuSampler:
         """Cumulative CPU seconds at time t (of one part, or all), interpolated."""
         with self._lock:
             times = list(self._times)
-            totals = [sum(v.values()) if part is None else v[part] for v in self._totals]
+            totals = [sum(v[p] for p in PARTS) if part is None else v[part] for v in self._totals]
         if not times:
             return 0.0
         i = bisect.bisect_left(times, t)

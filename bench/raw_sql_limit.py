@@ -181,6 +181,8 @@ async def _run_batch(batch: int, w: Workload, sampler: CpuSampler) -> dict[str, 
         "jobs_per_s": len(finished) / (last - first),
         "cpu_s_per_1k_jobs": cpu * 1000 / len(finished),
         "cpu_by_part": sampler.parts_between(first, last),
+        "other_load_cores_busy": (sampler.cpu_between(first, last, "machine") - cpu)
+        / (last - first),
         "curve": sorted(t - first for t in finished),
     }
 

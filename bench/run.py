@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from bench import ours, raw_sql_limit
 from bench.common import (
@@ -112,10 +119,15 @@ async def main_async(args: argparse.Namespace) -> list[SystemResult]:
     with Progress(*columns, console=console, transient=False) as progress:
 
         def tracker(name: str) -> ProgressFn:
-            task = progress.add_task(name, total=None)
+            # The bar appears on the first report, so skipped systems get none.
+            tasks: list[TaskID] = []
 
             def update(phase: str, done: int, total: int) -> None:
-                progress.update(task, description=f"{name}: {phase}", completed=done, total=total)
+                if not tasks:
+                    tasks.append(progress.add_task(name, total=None))
+                progress.update(
+                    tasks[0], description=f"{name}: {phase}", completed=done, total=total
+                )
 
             return update
 
