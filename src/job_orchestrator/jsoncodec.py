@@ -31,3 +31,13 @@ def loads(raw: str | bytes) -> Any:
     if _LONG_INTEGER.search(data):
         return json.loads(data)
     return orjson.loads(data)
+
+
+def canonical(value: Any) -> bytes:
+    """Sorted keys, for fingerprints: equal documents give equal bytes."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
+        ).encode()

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.responses import JSONResponse
+
+from job_orchestrator import jsoncodec
 
 
 class OrjsonResponse(JSONResponse):
     """A JSONResponse (so OpenAPI documents the response models) encoded by orjson."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return jsoncodec.dumps(content)
 
 
 def error_response(

@@ -96,7 +96,7 @@ def fingerprint_of(job: NewJob) -> str:
         "lease_seconds": job.lease_seconds,
         "timeout_seconds": job.timeout_seconds,
     }
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(jsoncodec.canonical(body)).hexdigest()
 
 
 class SqlStore(Store):

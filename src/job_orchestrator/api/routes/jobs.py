@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from job_orchestrator import jsoncodec
 from job_orchestrator.api import deps
 from job_orchestrator.api.auth import Admin, Principal, Producer, ProducerOrReader, Reader
 from job_orchestrator.api.ratelimit import RateLimit
@@ -45,7 +45,7 @@ def to_new_job(body: EnqueueRequest, request: Request, owner: str | None) -> New
     deps.check_json_field(body.payload, "payload", limit)
     fingerprint = None
     if body.idempotency_key is not None:
-        canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        canonical = jsoncodec.canonical(body.model_dump(mode="json"))
         fingerprint = hashlib.sha256(canonical).hexdigest()
     return NewJob(
         type=body.type,
