@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install check lint format test test-fast demo verify benchmark up down reset logs clean
+.PHONY: install check lint format test test-fast fuzz demo verify benchmark bench-install up down reset logs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ test: install ## the whole suite, SQLite and PostgreSQL
 
 test-fast: install ## skip the multi-process tests
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+fuzz: install ## schemathesis, every check, 1,000 cases per operation, against a real server
+	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/security/test_fuzz.py -s $(PYTEST_ARGS)
+
+BENCH_PY := .venv-bench/bin/python
+
+.venv-bench/.installed: bench/requirements.txt
+	bash bench/install.sh
+
+bench-install: .venv-bench/.installed ## the separate benchmark environment (peers, matplotlib)
+
+benchmark: install .venv-bench/.installed ## us vs procrastinate, pgqueuer, celery and the raw SQL floor
+	$(BENCH_PY) -m bench.run --json bench-results/latest.json --plot bench-results/latest.png $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist src/*.egg-info
