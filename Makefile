@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install check lint format test test-fast fuzz demo verify benchmark bench-install up down reset logs clean
+.PHONY: install check lint format ui-deps test test-fast fuzz demo verify benchmark bench-install up down reset logs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,18 @@ format: install
 	$(VENV)/bin/ruff format src tests
 	$(VENV)/bin/ruff check --fix src tests
 
-test: install ## the whole suite, SQLite and PostgreSQL
+# The browser tests (tests/ui) drive Debian's chromium; without it they skip (with CI=true, fail).
+ui-deps: ## install Debian's chromium for the browser tests, when root and apt-get can
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+		|| echo "ui-deps: apt-get could not install chromium: the browser tests will skip"; \
+	else \
+		echo "ui-deps: chromium is missing and installing it needs root and apt-get:" \
+			"the browser tests (tests/ui) will skip; run: sudo apt-get install chromium"; \
+	fi
+
+test: install ui-deps ## the whole suite, SQLite and PostgreSQL
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## skip the multi-process tests
