@@ -5,7 +5,7 @@ Playwright's own browser download cannot work offline, so the tests launch the s
 browser tests skip with the reason, except with CI=true, where they fail.
 
 Screenshots of every page land in ``test-artifacts/ui/`` (``UI_ARTIFACTS_DIR`` to change it);
-with ``UPDATE_README_SCREENSHOTS=1`` the overview and job page are also copied to
+with ``UPDATE_README_SCREENSHOTS=1`` the busy overview and the job page are also copied to
 ``docs/images/`` for the README.
 """
 
@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -30,10 +30,11 @@ from tests.support.databases import IN_CI, SqliteTemplate
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("UI_ARTIFACTS_DIR", ROOT / "test-artifacts" / "ui"))
 README_IMAGES = ROOT / "docs" / "images"
+README_SCREENSHOTS = {"overview-busy": "dashboard-overview.png", "job": "dashboard-job.png"}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
@@ -102,27 +103,34 @@ class Server:
         return str(job["id"])
 
 
-@pytest.fixture(scope="session")
-def ui_server(sqlite_template: SqliteTemplate) -> Iterator[Server]:
-    fresh = sqlite_template.fresh()
-    database_url = next(fresh)
+def ui_is_wired() -> bool:
+    """Whether ``create_app`` serves the dashboard itself (then the real server command runs)."""
+    from job_orchestrator.api.app import create_app
+    from job_orchestrator.settings import Settings
+
+    app = create_app(Settings(database_url="sqlite:///unused.db", auto_migrate=False))
+    return any(getattr(route, "path", "").startswith("/ui/") for route in app.routes)
+
+
+@contextlib.contextmanager
+def _launcher(database_url: str) -> Iterator[Server]:
+    """``python -m tests.ui.launcher``: create_app plus the dashboard router, under uvicorn."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "ORCHESTRATOR_DATABASE_URL": database_url,
-        "ORCHESTRATOR_HOST": "127.0.0.1",
-        "ORCHESTRATOR_PORT": str(port),
-        "ORCHESTRATOR_AUTO_MIGRATE": "false",
-        "ORCHESTRATOR_POLL_INTERVAL": "0.2",
-    }
-    for name in ("ORCHESTRATOR_API_KEYS", "ORCHESTRATOR_REQUIRE_AUTH"):
-        env.pop(name, None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(
+        ORCHESTRATOR_DATABASE_URL=database_url,
+        ORCHESTRATOR_HOST="127.0.0.1",
+        ORCHESTRATOR_PORT=str(port),
+        ORCHESTRATOR_AUTO_MIGRATE="false",
+        ORCHESTRATOR_POLL_INTERVAL="0.2",
+    )
     log = Path(database_url.removeprefix("sqlite:///") + ".log")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.ui.launcher"],
             cwd=ROOT,
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -149,15 +157,42 @@ def ui_server(sqlite_template: SqliteTemplate) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def _real_server(database_url: str) -> Iterator[Server | None]:
+    """The real ``orchestrator server`` command (tests/support/server.py), once it serves /ui."""
+    try:
+        from tests.support.server import run_server
+    except ImportError:
+        yield None
+        return
+    with run_server(database_url, env={"ORCHESTRATOR_POLL_INTERVAL": "0.2"}) as process:
+        server = Server(process.url, process.process, process.log_path)
+        try:
+            yield server
+        finally:
+            server.http.close()
+
+
+@pytest.fixture(scope="session")
+def ui_server(sqlite_template: SqliteTemplate) -> Iterator[Server]:
+    fresh = sqlite_template.fresh()
+    database_url = next(fresh)
+    try:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(_real_server(database_url)) if ui_is_wired() else None
+            if server is None:
+                server = stack.enter_context(_launcher(database_url))
+            yield server
+    finally:
         with contextlib.suppress(StopIteration):
             next(fresh)
 
 
-@pytest.fixture(scope="module")
-def browser(ui_server: Server) -> Iterator[Any]:
-    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
-    is open, which would break later asyncio tests; the server (and the migrated database
-    template it copies) must exist first for the same reason."""
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium; checked before the server starts, so a skip costs nothing."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         _unavailable(
@@ -165,12 +200,22 @@ def browser(ui_server: Server) -> Iterator[Any]:
             "(apt-get install chromium)"
         )
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         _unavailable("the browser tests need the playwright package: run `make install`")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str, ui_server: Server) -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which would break later asyncio tests; the server (and the migrated database
+    template it copies) must exist first for the same reason."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         the_browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
         )
         try:
             yield the_browser
@@ -179,7 +224,7 @@ def browser(ui_server: Server) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(ui_server: Server, browser: Any) -> Iterator[Any]:
+def page(chromium: str, ui_server: Server, browser: Any) -> Iterator[Any]:
     context = browser.new_context(
         base_url=ui_server.base_url, viewport={"width": 1400, "height": 900}
     )
@@ -208,7 +253,8 @@ def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("UPDATE_README_SCREENSHOTS") == "1" and name in ("overview", "job"):
+    readme_name = README_SCREENSHOTS.get(name)
+    if readme_name and os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
         README_IMAGES.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, README_IMAGES / f"dashboard-{name}.png")
+        shutil.copyfile(path, README_IMAGES / readme_name)
     return path

@@ -183,3 +183,27 @@ def test_workers_page_lists_recent_pollers(page: Any, ui_server: Server) -> None
     expect(row.locator("[data-testid='leases']")).to_have_text("2")
     expect(row).to_contain_text(re.compile(r"\d+ s ago"))
     screenshot(page, "workers")
+
+
+def test_a_busy_overview(page: Any, ui_server: Server) -> None:
+    """Last in this file: every queue the other tests made, plus a few busier ones."""
+    from playwright.sync_api import expect
+
+    for queue, count, failures in (("emails", 24, 2), ("thumbnails", 16, 5), ("billing", 6, 1)):
+        batch = [{"type": f"{queue}.send", "queue": queue, "max_attempts": 1}] * (count + 4)
+        assert ui_server.http.post("/v1/jobs/batch", json={"jobs": batch}).status_code == 201
+        leases = ui_server.lease(f"{queue}-worker-1", queue, count)
+        for i, lease in enumerate(leases[: count - 2]):
+            if i < failures:
+                ui_server.fail(lease, "upstream timed out", retryable=False)
+            else:
+                ui_server.complete(lease, {"ok": True})
+
+    page.goto("/ui/")
+    expect(page.locator("#queues tr[data-queue='emails'] td[data-state='succeeded']")).to_have_text(
+        "20"
+    )
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart(document.getElementById('throughput-chart'))"
+    )
+    screenshot(page, "overview-busy")
