@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from job_orchestrator.api import ui
 from job_orchestrator.api.auth import Authenticator, is_loopback, parse_env_keys
 from job_orchestrator.api.errors import install_error_handlers
 from job_orchestrator.api.headers import SecurityHeadersMiddleware
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(workers.router)
     app.include_router(ops.router)
+    app.include_router(ui.router)
     return app
 
 
