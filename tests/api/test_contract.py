@@ -1036,3 +1036,39 @@ async def test_unknown_route_and_method_use_the_envelope(api: httpx.AsyncClient)
     assert_error(await api.get("/v1/nothing-here"), 404, "not_found")
     assert_error(await api.delete("/v1/jobs"), 405)
     assert_error(await api.get("/v1/workers/lease"), 405)
+
+
+# ---- races through the API -------------------------------------------------------------------
+async def test_concurrent_enqueues_with_one_key_create_one_job(api: httpx.AsyncClient) -> None:
+    body = {"type": "t", "payload": {"same": True}, "idempotency_key": "race"}
+    responses = await asyncio.gather(*(api.post("/v1/jobs", json=body) for _ in range(8)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 7 + [201], [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len((await api.get("/v1/jobs")).json()["jobs"]) == 1
+
+
+async def test_concurrent_completions_with_different_keys_store_one(
+    api: httpx.AsyncClient,
+) -> None:
+    job = await enqueue(api)
+    got = await lease_one(api)
+    responses = await asyncio.gather(
+        *(
+            complete(api, job["id"], got["lease_token"], {"k": i}, idempotency_key=f"k{i}")
+            for i in range(6)
+        )
+    )
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1, [r.text for r in responses]
+    stored = winners[0].json()["result"]
+    for loser in (r for r in responses if r.status_code != 200):
+        assert assert_error(loser, 409, "already_completed")["details"]["result"] == stored
+    assert (await get_job(api, job["id"]))["result"] == stored
+
+
+async def test_concurrent_leases_never_hand_out_a_job_twice(api: httpx.AsyncClient) -> None:
+    await api.post("/v1/jobs/batch", json={"jobs": [{"type": "t"}] * 40})
+    answers = await asyncio.gather(*(lease(api, f"w{i}", max_jobs=3) for i in range(20)))
+    ids = [x["job_id"] for answer in answers for x in answer]
+    assert len(ids) == len(set(ids)) == 40
