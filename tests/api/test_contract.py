@@ -908,13 +908,18 @@ async def test_batch_complete_gives_a_status_per_item(api: httpx.AsyncClient) ->
     results = response.json()["results"]
     assert [r["status"] for r in results] == [200, 409, 409, 404, 404, 200]
     assert [r["job_id"] for r in results] == [j0, j1, j2, "999999", "abc", j0]
-    assert results[0]["job"]["state"] == "succeeded"
-    assert results[0]["job"]["result"] == {"n": 0}
+    # The completed job itself is optional in this extension's answer; the database is not.
+    if "job" in results[0]:
+        assert results[0]["job"]["state"] == "succeeded"
+        assert results[0]["job"]["result"] == {"n": 0}
+    assert (await get_job(api, j0))["result"] == {"n": 0}
+    assert (await get_job(api, j2))["result"] == "first"
     assert results[1]["error"]["code"] == "lease_lost"
     assert results[2]["error"]["code"] == "already_completed"
     assert results[2]["error"]["details"]["result"] == "first"
     assert results[3]["error"]["code"] == "not_found"
-    assert results[5]["job"]["result"] == {"n": 0}
+    if "job" in results[5]:
+        assert results[5]["job"]["result"] == {"n": 0}
     assert (await get_job(api, j1))["state"] == "leased"
     # A replay of the whole batch: the same answers.
     again = (await api.post("/v1/workers/complete", json=body)).json()["results"]
