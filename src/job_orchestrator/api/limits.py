@@ -61,7 +61,9 @@ class AssumeJsonMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
+            original = scope["headers"]
+            if (b"content-type", b"application/json") not in original:
+                headers = [(k, v) for k, v in original if k != b"content-type"]
+                headers.append((b"content-type", b"application/json"))
+                scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)

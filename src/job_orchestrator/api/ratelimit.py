@@ -41,8 +41,12 @@ class RateLimiter:
         bucket.tokens -= cost
 
 
-def limit(request: Request) -> None:
-    """Dependency for the rate-limited calls; a no-op when the limiter is off."""
+async def limit(request: Request) -> None:
+    """Dependency for the rate-limited calls; a no-op when the limiter is off.
+
+    Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+    on every enqueue and lease (py-spy showed it on the hot path).
+    """
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:
         return

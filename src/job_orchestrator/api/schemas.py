@@ -278,6 +278,9 @@ class CompleteItem(CompleteRequest):
 
 class CompleteBatchRequest(Strict):
     completions: list[CompleteItem] = Field(min_length=1, max_length=1000)
+    include_jobs: bool = Field(
+        default=False, description="return each completed job (workers rarely need it)"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -115,6 +115,14 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
+class Completed:
+    """A successful completion when the caller did not ask for the whole job back."""
+
+    job_id: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatResult:
     lease_expires_at: datetime | None
     cancel_requested: bool

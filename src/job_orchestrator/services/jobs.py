@@ -10,6 +10,7 @@ from job_orchestrator.domain.errors import DomainError
 from job_orchestrator.domain.models import (
     JSON,
     Attempt,
+    Completed,
     Completion,
     EnqueueResult,
     FailureInfo,
@@ -143,11 +144,13 @@ class JobService:
             job_id, lease_token, details=details, set_details=set_details
         )
 
-    async def complete_many(self, completions: Sequence[Completion]) -> list[Job | DomainError]:
-        outcomes = await self.store.complete_many(completions)
+    async def complete_many(
+        self, completions: Sequence[Completion], *, return_jobs: bool = True
+    ) -> list[Job | Completed | DomainError]:
+        outcomes = await self.store.complete_many(completions, return_jobs=return_jobs)
         newly = 0
         for item, outcome in zip(completions, outcomes, strict=True):
-            if isinstance(outcome, Job):
+            if isinstance(outcome, Job | Completed):
                 self.hub.job_changed(item.job_id)
                 newly += 1
         self.metrics.succeeded.inc(newly)

@@ -16,6 +16,7 @@ from job_orchestrator.domain.models import (
     JSON,
     ApiKeyRecord,
     Attempt,
+    Completed,
     Completion,
     EnqueueResult,
     FailureInfo,
@@ -108,14 +109,23 @@ class Store(ABC):
 
     @abstractmethod
     async def complete_many(
-        self, completions: Sequence[Completion], *, now: datetime | None = None
-    ) -> list[Job | DomainError]:
-        """Per item: the succeeded job (also for an exact replay) or the error that applies."""
+        self,
+        completions: Sequence[Completion],
+        *,
+        now: datetime | None = None,
+        return_jobs: bool = True,
+    ) -> list[Job | Completed | DomainError]:
+        """Per item: the succeeded job (also for an exact replay) or the error that applies.
+
+        With ``return_jobs=False`` a success is a small ``Completed`` instead of the whole job:
+        the batch path of workers, which need only the verdict.
+        """
 
     async def complete(self, completion: Completion, *, now: datetime | None = None) -> Job:
         outcome = (await self.complete_many([completion], now=now))[0]
         if isinstance(outcome, DomainError):
             raise outcome
+        assert isinstance(outcome, Job)
         return outcome
 
     @abstractmethod

@@ -13,7 +13,7 @@ import asyncpg
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from job_orchestrator.domain.models import Completion, Job, LeaseRequest
+from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
 from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
@@ -63,8 +63,12 @@ class PostgresStore(SqlStore):
         return list(await conn.execute(statement, self._claim_params(request, token_hashes, now)))
 
     async def _complete_guarded(
-        self, conn: AsyncConnection, items: list[Completion], now: datetime | None
-    ) -> dict[int, Job]:
+        self,
+        conn: AsyncConnection,
+        items: list[Completion],
+        now: datetime | None,
+        return_jobs: bool,
+    ) -> dict[int, Job | Completed]:
         params = {
             "ids": [item.job_id for item in items],
             "token_hashes": [hash_token(item.lease_token) for item in items],
@@ -72,16 +76,18 @@ class PostgresStore(SqlStore):
             "results": [encode_json(item.result) for item in items],
             "now": self._t(now),
         }
-        rows = await conn.execute(self._q.complete_many, params)
+        statement = self._q.complete_many if return_jobs else self._q.complete_many_light
+        rows = await conn.execute(statement, params)
         # A job appears at most once in the output even if the batch named it twice; give it to
         # the first position that carried the winning key, the others resolve as replays.
         position = {
             (item.job_id, completion_key(item)): i for i, item in reversed(list(enumerate(items)))
         }
-        done: dict[int, Job] = {}
+        done: dict[int, Job | Completed] = {}
         for row in rows:
             m = row._mapping
-            done[position[(m["id"], m["completion_key"])]] = self._job(row, m["completion_result"])
+            i = position[(m["id"], m["completion_key"])]
+            done[i] = self._job(row, m["completion_result"]) if return_jobs else Completed(m["id"])
         return done
 
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:

@@ -184,7 +184,8 @@ class Queries:
             "DELETE FROM leader_leases WHERE name = :name AND holder = :holder"
         )
         self.record_attempts = self._record_attempts()
-        self.complete_many = self._complete_many()
+        self.complete_many = self._complete_many(full=True)
+        self.complete_many_light = self._complete_many(full=False)
         # ---- workers and API keys --------------------------------------------------------
         self.worker_seen = text(
             "INSERT INTO workers (worker_id, queues, last_seen_at) "
@@ -354,7 +355,7 @@ class Queries:
             "SELECT id, attempts, worker_id, leased_at FROM jobs WHERE id IN :ids"
         ).bindparams(bindparam("ids", expanding=True))
 
-    def _complete_many(self) -> TextClause:
+    def _complete_many(self, *, full: bool) -> TextClause:
         """PostgreSQL only: complete a batch in one statement, each row guarded by its token."""
         now = self.d.now
         guarded = leased_and_valid(now, token="input.token_hash", table="jobs")
@@ -366,13 +367,13 @@ class Queries:
             f"updated_at = {now}, lease_token_hash = NULL, lease_expires_at = NULL, "
             "deadline = NULL FROM input WHERE jobs.id = input.id AND "
             f"{guarded} "
-            f"RETURNING {JOB_COLUMNS_QUALIFIED}, input.key AS completion_key, "
-            "input.result AS completion_result), "
+            f"RETURNING {JOB_COLUMNS_QUALIFIED if full else 'jobs.id, jobs.attempts'}, "
+            "input.key AS completion_key, input.result AS completion_result), "
             "stored AS (INSERT INTO job_completions "
             "(job_id, idempotency_key, result, attempt, completed_at) "
             f"SELECT id, completion_key, CAST(completion_result AS json), attempts, {now} "
             "FROM done), "
             f"finished AS (UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
             "FROM done WHERE job_attempts.job_id = done.id AND job_attempts.outcome IS NULL) "
-            "SELECT * FROM done"
+            + ("SELECT * FROM done" if full else "SELECT id, completion_key FROM done")
         )

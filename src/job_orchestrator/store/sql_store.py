@@ -32,6 +32,7 @@ from job_orchestrator.domain.models import (
     JSON,
     ApiKeyRecord,
     Attempt,
+    Completed,
     Completion,
     EnqueueResult,
     FailureInfo,
@@ -476,26 +477,34 @@ class SqlStore(Store):
         )
 
     async def complete_many(
-        self, completions: Sequence[Completion], *, now: datetime | None = None
-    ) -> list[Job | DomainError]:
+        self,
+        completions: Sequence[Completion],
+        *,
+        now: datetime | None = None,
+        return_jobs: bool = True,
+    ) -> list[Job | Completed | DomainError]:
         items = list(completions)
         if not items:
             return []
         async with self._write() as conn:
-            done = await self._complete_guarded(conn, items, now)
+            done = await self._complete_guarded(conn, items, now, return_jobs)
             misses = [i for i in range(len(items)) if i not in done]
-            resolved = await self._resolve_completion_misses(conn, items, misses)
+            resolved = await self._resolve_completion_misses(conn, items, misses, return_jobs)
         return [done[i] if i in done else resolved[i] for i in range(len(items))]
 
     async def _complete_guarded(
-        self, conn: AsyncConnection, items: list[Completion], now: datetime | None
-    ) -> dict[int, Job]:
-        """Complete every item whose token is the current lease; positions -> succeeded job.
+        self,
+        conn: AsyncConnection,
+        items: list[Completion],
+        now: datetime | None,
+        return_jobs: bool,
+    ) -> dict[int, Job | Completed]:
+        """Complete every item whose token is the current lease; positions -> outcome.
 
         This portable version runs three statements per item in the caller's transaction;
         PostgreSQL overrides it with one statement for the whole batch.
         """
-        done: dict[int, Job] = {}
+        done: dict[int, Job | Completed] = {}
         for i, item in enumerate(items):
             params = {
                 "job_id": item.job_id,
@@ -505,14 +514,14 @@ class SqlStore(Store):
             row = (await conn.execute(self._q.complete_one, params)).first()
             if row is None:
                 continue
-            job = self._job(row, result=encode_json(item.result))
+            result = encode_json(item.result)
             await conn.execute(
                 self._q.insert_completion,
                 {
                     "job_id": item.job_id,
                     "key": completion_key(item),
-                    "result": encode_json(item.result),
-                    "attempt": job.attempts,
+                    "result": result,
+                    "attempt": row._mapping["attempts"],
                     "now": self._t(now),
                 },
             )
@@ -520,19 +529,23 @@ class SqlStore(Store):
                 self._q.finish_attempt,
                 {"job_id": item.job_id, "outcome": "succeeded", "error": None, "now": self._t(now)},
             )
-            done[i] = job
+            done[i] = self._job(row, result=result) if return_jobs else Completed(item.job_id)
         return done
 
     async def _resolve_completion_misses(
-        self, conn: AsyncConnection, items: list[Completion], misses: list[int]
-    ) -> dict[int, Job | DomainError]:
+        self,
+        conn: AsyncConnection,
+        items: list[Completion],
+        misses: list[int],
+        return_jobs: bool,
+    ) -> dict[int, Job | Completed | DomainError]:
         """Why a completion changed nothing: replay, already completed, lease lost, not found."""
         if not misses:
             return {}
         ids = sorted({items[i].job_id for i in misses})
         states = {r.id: r for r in await conn.execute(self._q.job_states, {"ids": ids})}
         replayed: list[int] = []
-        outcome: dict[int, Job | DomainError] = {}
+        outcome: dict[int, Job | Completed | DomainError] = {}
         for i in misses:
             item = items[i]
             row = states.get(item.job_id)
@@ -547,10 +560,13 @@ class SqlStore(Store):
                     f"job {item.job_id} was already completed with another idempotency key",
                     details={"result": decode_json(row.result)},
                 )
-        if replayed:
+        if replayed and return_jobs:
             jobs = await self._get_jobs_in(conn, [items[i].job_id for i in replayed])
             for i in replayed:
                 outcome[i] = jobs[items[i].job_id]
+        else:
+            for i in replayed:
+                outcome[i] = Completed(items[i].job_id, replayed=True)
         return outcome
 
     async def fail(

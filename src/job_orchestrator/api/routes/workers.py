@@ -28,7 +28,7 @@ from job_orchestrator.api.schemas import (
 )
 from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict
 from job_orchestrator.domain.errors import DomainError
-from job_orchestrator.domain.models import Completion, FailureInfo, Job, LeaseRequest
+from job_orchestrator.domain.models import Completed, Completion, FailureInfo, Job, LeaseRequest
 
 router = APIRouter(tags=["workers"])
 
@@ -89,6 +89,7 @@ async def complete(
     outcome = (await deps.service(request).complete_many([completion]))[0]
     if isinstance(outcome, DomainError):
         raise outcome
+    assert isinstance(outcome, Job)
     return OrjsonResponse(job_dict(outcome))
 
 
@@ -132,11 +133,15 @@ async def complete_batch(
             results[i] = _item_error(item.job_id, error)
             continue
         valid.append((i, Completion(job_id, item.lease_token, item.result, item.idempotency_key)))
-    outcomes = await deps.service(request).complete_many([c for _, c in valid])
+    outcomes = await deps.service(request).complete_many(
+        [c for _, c in valid], return_jobs=body.include_jobs
+    )
     for (i, completion), outcome in zip(valid, outcomes, strict=True):
         wire_id = str(completion.job_id)
         if isinstance(outcome, Job):
             results[i] = {"job_id": wire_id, "status": 200, "job": job_dict(outcome)}
+        elif isinstance(outcome, Completed):
+            results[i] = {"job_id": wire_id, "status": 200}
         else:
             results[i] = _item_error(wire_id, outcome)
     return OrjsonResponse({"results": results})
