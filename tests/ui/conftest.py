@@ -103,18 +103,9 @@ class Server:
         return str(job["id"])
 
 
-def ui_is_wired() -> bool:
-    """Whether ``create_app`` serves the dashboard itself (then the real server command runs)."""
-    from job_orchestrator.api.app import create_app
-    from job_orchestrator.settings import Settings
-
-    app = create_app(Settings(database_url="sqlite:///unused.db", auto_migrate=False))
-    return any(getattr(route, "path", "").startswith("/ui/") for route in app.routes)
-
-
 @contextlib.contextmanager
 def _launcher(database_url: str) -> Iterator[Server]:
-    """``python -m tests.ui.launcher``: create_app plus the dashboard router, under uvicorn."""
+    """``python -m tests.ui.launcher``: create_app under uvicorn (the fallback server)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
     env.update(
@@ -161,7 +152,7 @@ def _launcher(database_url: str) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def _real_server(database_url: str) -> Iterator[Server | None]:
-    """The real ``orchestrator server`` command (tests/support/server.py), once it serves /ui."""
+    """The real ``orchestrator server`` command (tests/support/server.py), when present."""
     try:
         from tests.support.server import run_server
     except ImportError:
@@ -181,7 +172,7 @@ def ui_server(sqlite_template: SqliteTemplate) -> Iterator[Server]:
     database_url = next(fresh)
     try:
         with contextlib.ExitStack() as stack:
-            server = stack.enter_context(_real_server(database_url)) if ui_is_wired() else None
+            server = stack.enter_context(_real_server(database_url))
             if server is None:
                 server = stack.enter_context(_launcher(database_url))
             yield server

@@ -1,7 +1,6 @@
-"""Run the real server with the dashboard for the browser tests: ``python -m tests.ui.launcher``.
-
-Settings come from ``ORCHESTRATOR_*`` like the real server's. The dashboard router is included
-here only while ``create_app`` does not include it yet (then this adds nothing).
+"""The server for the browser tests when tests/support/server.py (the real ``orchestrator
+server`` command as a subprocess) is not there: ``python -m tests.ui.launcher``, the same
+``create_app`` under uvicorn, settings from ``ORCHESTRATOR_*``.
 """
 
 from __future__ import annotations
@@ -9,16 +8,12 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from job_orchestrator.api import ui
 from job_orchestrator.api.app import create_app
 from job_orchestrator.settings import Settings
 
 
 def build() -> FastAPI:
-    app = create_app(Settings())
-    if not any(getattr(route, "path", "").startswith("/ui") for route in app.routes):
-        app.include_router(ui.router)
-    return app
+    return create_app(Settings())
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from job_orchestrator.api import ui
 from job_orchestrator.api.app import create_app
 from job_orchestrator.domain.models import FailureInfo, LeaseRequest, NewJob
 from job_orchestrator.domain.states import JobState
@@ -28,10 +27,7 @@ def build(database_url: str, **options: Any) -> FastAPI:
     settings = Settings(
         database_url=database_url, auto_migrate=False, reaper_interval=3600.0, **options
     )
-    app = create_app(settings, run_reaper=False)
-    if not any(getattr(r, "path", "").startswith("/ui") for r in app.routes):
-        app.include_router(ui.router)
-    return app
+    return create_app(settings, run_reaper=False)
 
 
 @pytest.fixture
