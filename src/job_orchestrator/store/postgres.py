@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
 from job_orchestrator.store.dialect import POSTGRESQL
+from job_orchestrator.store.errors import translate_errors
 from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
 from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
 
@@ -49,8 +51,15 @@ class PostgresStore(SqlStore):
             },
         )
         super().__init__(POSTGRESQL, engine, engine)
+        # Same pool, no BEGIN/COMMIT: for the operations that are one statement (see _statement).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._dsn = asyncpg_dsn(url)
         self._listener: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[AsyncConnection]:
+        async with translate_errors(), self._autocommit.connect() as conn:
+            yield conn
 
     async def _claim(
         self,
