@@ -107,16 +107,6 @@ class Queries:
             f"({leased_and_valid(now)}) OR state = 'cancelled') "
             "RETURNING state, lease_expires_at, cancel_requested"
         )
-        self.complete_one = text(
-            f"UPDATE jobs SET state = 'succeeded', finished_at = {now}, updated_at = {now}, "
-            "lease_token_hash = NULL, lease_expires_at = NULL, deadline = NULL "
-            f"WHERE id = :job_id AND {leased_and_valid(now)} "
-            f"RETURNING {JOB_COLUMNS}"
-        )
-        self.insert_completion = text(
-            "INSERT INTO job_completions (job_id, idempotency_key, result, attempt, completed_at) "
-            f"VALUES (:job_id, :key, {d.json('result')}, :attempt, {now})"
-        )
         self.finish_attempt = text(
             f"UPDATE job_attempts SET finished_at = {now}, outcome = :outcome, "
             f"error = {d.json('error')} WHERE job_id = :job_id AND outcome IS NULL"
@@ -184,6 +174,18 @@ class Queries:
             "DELETE FROM leader_leases WHERE name = :name AND holder = :holder"
         )
         self.record_attempts = self._record_attempts()
+        self.sqlite_complete = self._sqlite_complete(full=True)
+        self.sqlite_complete_light = self._sqlite_complete(full=False)
+        self.insert_completions = text(
+            "INSERT INTO job_completions (job_id, idempotency_key, result, attempt, completed_at) "
+            "SELECT json_extract(value, '$.id'), json_extract(value, '$.key'), "
+            f"json_extract(value, '$.result'), json_extract(value, '$.attempt'), {now} "
+            "FROM json_each(:items)"
+        )
+        self.finish_attempts_succeeded = text(
+            f"UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
+            "WHERE outcome IS NULL AND job_id IN (SELECT value FROM json_each(:ids))"
+        )
         self.complete_many = self._complete_many(full=True)
         self.complete_many_light = self._complete_many(full=False)
         # ---- workers and API keys --------------------------------------------------------
@@ -376,4 +378,17 @@ class Queries:
             f"finished AS (UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
             "FROM done WHERE job_attempts.job_id = done.id AND job_attempts.outcome IS NULL) "
             + ("SELECT * FROM done" if full else "SELECT id, completion_key FROM done")
+        )
+
+    def _sqlite_complete(self, *, full: bool) -> TextClause:
+        """SQLite: the guarded UPDATE of a whole batch (completions and attempts follow)."""
+        now = self.d.now
+        guarded = leased_and_valid(now, token="input.token_hash", table="jobs")
+        return text(
+            f"UPDATE jobs SET state = 'succeeded', finished_at = {now}, updated_at = {now}, "
+            "lease_token_hash = NULL, lease_expires_at = NULL, deadline = NULL "
+            "FROM (SELECT json_extract(value, '$.id') AS id, "
+            "json_extract(value, '$.token_hash') AS token_hash FROM json_each(:items)) AS input "
+            f"WHERE jobs.id = input.id AND {guarded} "
+            f"RETURNING {JOB_COLUMNS if full else 'id, attempts'}"
         )

@@ -507,38 +507,8 @@ class SqlStore(Store):
         now: datetime | None,
         return_jobs: bool,
     ) -> dict[int, Job | Completed]:
-        """Complete every item whose token is the current lease; positions -> outcome.
-
-        This portable version runs three statements per item in the caller's transaction;
-        PostgreSQL overrides it with one statement for the whole batch.
-        """
-        done: dict[int, Job | Completed] = {}
-        for i, item in enumerate(items):
-            params = {
-                "job_id": item.job_id,
-                "token_hash": hash_token(item.lease_token),
-                "now": self._t(now),
-            }
-            row = (await conn.execute(self._q.complete_one, params)).first()
-            if row is None:
-                continue
-            result = encode_json(item.result)
-            await conn.execute(
-                self._q.insert_completion,
-                {
-                    "job_id": item.job_id,
-                    "key": completion_key(item),
-                    "result": result,
-                    "attempt": row._mapping["attempts"],
-                    "now": self._t(now),
-                },
-            )
-            await conn.execute(
-                self._q.finish_attempt,
-                {"job_id": item.job_id, "outcome": "succeeded", "error": None, "now": self._t(now)},
-            )
-            done[i] = self._job(row, result=result) if return_jobs else Completed(item.job_id)
-        return done
+        """Complete every item whose token is the current lease; positions -> outcome."""
+        raise NotImplementedError  # each dialect completes a batch its own way
 
     async def _resolve_completion_misses(
         self,

@@ -9,9 +9,9 @@ import orjson
 from sqlalchemy import Row, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from job_orchestrator.domain.models import LeaseRequest
+from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
 from job_orchestrator.store.dialect import SQLITE
-from job_orchestrator.store.sql_store import SqlStore
+from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
 from job_orchestrator.store.urls import normalize_database_url
 
 BUSY_TIMEOUT_MS = 10_000
@@ -63,3 +63,55 @@ class SqliteStore(SqlStore):
             ids = [row._mapping["id"] for row in rows]
             await conn.execute(self._q.record_attempts, {"ids": ids})
         return rows
+
+    async def _complete_guarded(
+        self,
+        conn: AsyncConnection,
+        items: list[Completion],
+        now: datetime | None,
+        return_jobs: bool,
+    ) -> dict[int, Job | Completed]:
+        """Three set-based statements for the whole batch, inside the caller's transaction.
+
+        A job named twice in one batch is completed by its first position; the others then
+        resolve as replays or conflicts, exactly as a second call would.
+        """
+        first: dict[int, int] = {}
+        for i, item in enumerate(items):
+            first.setdefault(item.job_id, i)
+        batch = [
+            {"id": items[i].job_id, "token_hash": hash_token(items[i].lease_token)}
+            for i in first.values()
+        ]
+        statement = self._q.sqlite_complete if return_jobs else self._q.sqlite_complete_light
+        rows = list(
+            await conn.execute(
+                statement, {"items": orjson.dumps(batch).decode(), "now": self._t(now)}
+            )
+        )
+        if not rows:
+            return {}
+        done: dict[int, Job | Completed] = {}
+        stored = []
+        for row in rows:
+            i = first[row._mapping["id"]]
+            item = items[i]
+            result = encode_json(item.result)
+            stored.append(
+                {
+                    "id": item.job_id,
+                    "key": completion_key(item),
+                    "result": result,
+                    "attempt": row._mapping["attempts"],
+                }
+            )
+            done[i] = self._job(row, result=result) if return_jobs else Completed(item.job_id)
+        await conn.execute(
+            self._q.insert_completions,
+            {"items": orjson.dumps(stored).decode(), "now": self._t(now)},
+        )
+        await conn.execute(
+            self._q.finish_attempts_succeeded,
+            {"ids": orjson.dumps([s["id"] for s in stored]).decode(), "now": self._t(now)},
+        )
+        return done
