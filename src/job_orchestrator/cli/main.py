@@ -1,0 +1,33 @@
+"""``orchestrator``: the command line.
+
+``server``, ``migrate`` and ``keys`` come from ``server_commands`` (they import server modules
+only when run); ``worker``, ``jobs`` and ``dlq`` use the SDK over HTTP.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from job_orchestrator.cli import dlq_commands, jobs_commands, server_commands
+from job_orchestrator.cli.worker_command import worker
+
+app = typer.Typer(
+    name="orchestrator",
+    help="job-orchestrator: lease-based job orchestration.",
+    no_args_is_help=True,
+    add_completion=False,
+    # One-line errors come from the commands; a traceback would hide them.
+    pretty_exceptions_enable=False,
+)
+server_commands.register(app)
+app.command("worker")(worker)
+app.add_typer(jobs_commands.app, name="jobs")
+app.add_typer(dlq_commands.app, name="dlq")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
