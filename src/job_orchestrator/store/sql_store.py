@@ -12,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Row
@@ -54,6 +54,10 @@ from job_orchestrator.store.queries import Queries
 
 # Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
 _IDEMPOTENT_ENQUEUE_TRIES = 5
+
+
+_STATES = {state.value: state for state in JobState}
+_RESULT_COLUMN: Any = object()  # _job(): take the result from the row itself
 
 
 class _KeyRace(Exception):
@@ -157,39 +161,46 @@ class SqlStore(Store):
         return now
 
     # ---- row mapping ------------------------------------------------------------------------
-    def _job(self, row: Row[Any], result: Any = None) -> Job:
-        m = row._mapping
+    def _job(self, row: Row[Any], result: Any = _RESULT_COLUMN) -> Job:
+        """A row whose first columns are JOB_COLUMNS; the stored result is ``result`` (JSON
+        text) when given, else the column right after them (reads join job_completions).
+
+        Positional on purpose: this runs for every job of every batch, and name lookups on
+        the row mapping were most of its cost.
+        """
+        (
+            id_, queue, type_, payload, state, priority, attempts, max_attempts, run_at,
+            created_at, updated_at, finished_at, lease_expires_at, deadline, timeout_seconds,
+            lease_seconds, retry_initial, retry_multiplier, retry_max, retry_jitter,
+            idempotency_key, last_error, heartbeat_details, cancel_requested, worker_id, owner,
+            *rest,
+        ) = cast("tuple[Any, ...]", row)  # fmt: skip
         t = self._d.decode_time
         return Job(
-            id=m["id"],
-            queue=m["queue"],
-            type=m["type"],
-            payload=decode_json(m["payload"]),
-            state=JobState(m["state"]),
-            priority=m["priority"],
-            attempts=m["attempts"],
-            max_attempts=m["max_attempts"],
-            run_at=t(m["run_at"]),  # type: ignore[arg-type]
-            created_at=t(m["created_at"]),  # type: ignore[arg-type]
-            updated_at=t(m["updated_at"]),  # type: ignore[arg-type]
-            finished_at=t(m["finished_at"]),
-            lease_expires_at=t(m["lease_expires_at"]),
-            deadline=t(m["deadline"]),
-            timeout_seconds=m["timeout_seconds"],
-            lease_seconds=m["lease_seconds"],
-            retry=RetryPolicy(
-                initial_seconds=m["retry_initial_seconds"],
-                multiplier=m["retry_multiplier"],
-                max_seconds=m["retry_max_seconds"],
-                jitter=bool(m["retry_jitter"]),
-            ),
-            idempotency_key=m["idempotency_key"],
-            result=decode_json(m["result"]) if "result" in m else decode_json(result),
-            last_error=decode_json(m["last_error"]),
-            heartbeat_details=decode_json(m["heartbeat_details"]),
-            cancel_requested=bool(m["cancel_requested"]),
-            worker_id=m["worker_id"],
-            owner=m["owner"],
+            id=id_,
+            queue=queue,
+            type=type_,
+            payload=decode_json(payload),
+            state=_STATES[state],
+            priority=priority,
+            attempts=attempts,
+            max_attempts=max_attempts,
+            run_at=t(run_at),  # type: ignore[arg-type]
+            created_at=t(created_at),  # type: ignore[arg-type]
+            updated_at=t(updated_at),  # type: ignore[arg-type]
+            finished_at=t(finished_at) if finished_at is not None else None,
+            lease_expires_at=t(lease_expires_at) if lease_expires_at is not None else None,
+            deadline=t(deadline) if deadline is not None else None,
+            timeout_seconds=timeout_seconds,
+            lease_seconds=lease_seconds,
+            retry=RetryPolicy(retry_initial, retry_multiplier, retry_max, bool(retry_jitter)),
+            idempotency_key=idempotency_key,
+            result=decode_json((rest[0] if rest else None) if result is _RESULT_COLUMN else result),
+            last_error=decode_json(last_error),
+            heartbeat_details=decode_json(heartbeat_details),
+            cancel_requested=bool(cancel_requested),
+            worker_id=worker_id,
+            owner=owner,
         )
 
     def _lease(self, row: Row[Any], token: str) -> Lease:
