@@ -1,0 +1,168 @@
+"""The real `orchestrator` command, run as a subprocess against a real server (SQLite)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from job_orchestrator.sdk import Client, JobState
+from tests.support.databases import SqliteTemplate
+from tests.support.process import running_server
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))
+
+
+@pytest.fixture(scope="module")
+def server_url(sqlite_template: SqliteTemplate) -> Iterator[str]:
+    for database_url in sqlite_template.fresh():
+        with running_server(database_url, args=["--reaper-interval", "0.2"]) as url:
+            yield url
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"cli-{uuid.uuid4().hex[:8]}"
+
+
+def cli(
+    *args: str, url: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    if url:
+        env["ORCHESTRATOR_URL"] = url
+    env["COLUMNS"] = "200"  # wide tables, so ids and states are not wrapped
+    return subprocess.run(
+        [ORCHESTRATOR, *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout
+    )
+
+
+def cli_json(*args: str, url: str) -> object:
+    result = cli(*args, "--json", url=url)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def worker(server_url: str, queue: str) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [
+            ORCHESTRATOR, "worker", "tests.cli.handlers:handlers", "--queues", queue,
+            "--concurrency", "2", "--grace", "1", "--poll", "1", "--url", server_url,
+        ],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    assert process.stdout is not None
+    process.stdout.close()
+
+
+def test_help_lists_every_command() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("server", "migrate", "worker", "jobs", "dlq"):
+        assert command in result.stdout
+    jobs = cli("jobs", "--help").stdout
+    for command in ("submit", "list", "show", "cancel", "retry", "wait"):
+        assert command in jobs
+
+
+def test_submit_show_list_cancel_retry(server_url: str, queue: str) -> None:
+    submitted = cli_json(
+        "jobs", "submit", "report", "--payload", '{"month": 5}', "--queue", queue,
+        "--priority", "3", "--max-attempts", "2", "--timeout", "9", "--delay", "3600",
+        "--retry-initial", "0.5", "--no-jitter", "--idempotency-key", "r-5", url=server_url,
+    )  # fmt: skip
+    assert isinstance(submitted, dict)
+    job_id = submitted["id"]
+    assert submitted["payload"] == {"month": 5} and submitted["priority"] == 3
+    assert submitted["retry"]["initial_seconds"] == 0.5 and submitted["retry"]["jitter"] is False
+    shown = cli_json("jobs", "show", job_id, url=server_url)
+    assert isinstance(shown, dict)
+    assert shown["job"]["id"] == job_id and shown["attempts"] == []
+    listed = cli_json("jobs", "list", "--queue", queue, "--state", "pending", url=server_url)
+    assert isinstance(listed, dict)
+    assert [j["id"] for j in listed["jobs"]] == [job_id]
+    table = cli("jobs", "list", "--queue", queue, url=server_url)
+    assert table.returncode == 0 and job_id in table.stdout and "pending" in table.stdout
+
+    cancelled = cli("jobs", "cancel", job_id, url=server_url)
+    assert cancelled.returncode == 0 and f"job {job_id} is cancelled" in cancelled.stdout
+    again = cli("jobs", "cancel", job_id, url=server_url)
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: ") and "invalid_transition" in again.stderr
+    retried = cli("jobs", "retry", job_id, url=server_url)
+    assert retried.returncode == 0 and "pending again" in retried.stdout
+
+
+def test_worker_runs_jobs_and_wait_prints_results(
+    server_url: str, queue: str, worker: subprocess.Popen[str]
+) -> None:
+    result = cli(
+        "jobs", "submit", "echo", "--payload", '{"hello": "world"}', "--queue", queue, "--wait",
+        url=server_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"hello": "world"}
+
+    poison = cli_json("jobs", "submit", "poison", "--queue", queue, url=server_url)
+    assert isinstance(poison, dict)
+    waited = cli("jobs", "wait", poison["id"], "--timeout", "20", url=server_url)
+    assert waited.returncode == 3 and "never work" in waited.stderr
+    dead = cli_json("dlq", "list", "--queue", queue, url=server_url)
+    assert isinstance(dead, dict)
+    assert [j["id"] for j in dead["jobs"]] == [poison["id"]]
+    assert "poison" in cli("dlq", "list", "--queue", queue, url=server_url).stdout
+    redriven = cli("dlq", "redrive", "--queue", queue, "--type", "poison", url=server_url)
+    assert redriven.returncode == 0 and "redriven 1 job" in redriven.stdout
+    shown = cli_json("jobs", "show", poison["id"], url=server_url)
+    assert isinstance(shown, dict) and shown["job"]["state"] in ("pending", "leased", "dlq")
+    assert shown["attempts"][0]["outcome"] == "failed"
+
+
+def test_sigterm_stops_the_worker_gracefully(
+    server_url: str, queue: str, worker: subprocess.Popen[str]
+) -> None:
+    with Client(server_url) as client:
+        job = client.enqueue("sleepy", queue=queue)
+        deadline = time.monotonic() + 20
+        while client.get(job.id).state is not JobState.LEASED:  # a subprocess: poll it
+            assert time.monotonic() < deadline, "the worker never leased the job"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+        after = client.get(job.id)
+    assert after.state is JobState.PENDING  # released at once, not left leased until expiry
+    assert after.last_error["type"] == "WorkerShutdown"
+    assert worker.stdout is not None
+    output = worker.stdout.read()
+    assert f"job={job.id} attempt=1 interrupted by shutdown" in output
+
+
+def test_errors_are_one_line(server_url: str) -> None:
+    down = cli("jobs", "list", url="http://127.0.0.1:9")
+    assert down.returncode == 1
+    assert down.stderr.strip().splitlines() == [
+        "error: cannot reach the server at http://127.0.0.1:9 "
+        "(is it running? set --url or ORCHESTRATOR_URL)"
+    ]
+    missing = cli("jobs", "show", "987654321", url=server_url)
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("(not_found)")
+    bad = cli("jobs", "submit", "t", "--payload", "{not json", url=server_url)
+    assert bad.returncode == 2 and "--payload is not valid JSON" in bad.stderr
+    no_module = cli("worker", "no_such_module:handlers", url=server_url)
+    assert no_module.returncode == 2 and "cannot import no_such_module" in no_module.stderr
