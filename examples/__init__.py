@@ -1,0 +1,1 @@
+"""Example handlers for the demo (`python scripts/demo.py`)."""
