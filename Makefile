@@ -43,6 +43,9 @@ test: install ui-deps ## the whole suite, SQLite and PostgreSQL
 test-fast: install ## skip the multi-process tests
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+demo: install ## the whole job on embedded SQLite (DATABASE_URL=postgresql://... for PostgreSQL)
+	$(PY) scripts/demo.py $(DEMO_ARGS)
+
 fuzz: install ## schemathesis, every check, 1,000 cases per operation, against a real server
 	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/security/test_fuzz.py -s $(PYTEST_ARGS)
 
@@ -55,6 +58,18 @@ bench-install: .venv-bench/.installed ## the separate benchmark environment (pee
 
 benchmark: install .venv-bench/.installed ## us vs procrastinate, pgqueuer, celery and the raw SQL floor
 	$(BENCH_PY) -m bench.run --json bench-results/latest.json --plot bench-results/latest.png $(BENCH_ARGS)
+
+up: install ## PostgreSQL + 2 API servers + workers in Docker, or local processes without Docker
+	bash scripts/stack.sh up
+
+down: ## stop what `make up` started
+	bash scripts/stack.sh down
+
+reset: ## stop and delete the stack's state (volumes, database file)
+	bash scripts/stack.sh reset
+
+logs: ## follow the stack's logs
+	bash scripts/stack.sh logs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist src/*.egg-info
