@@ -10,7 +10,9 @@ def test_big_integers_round_trip_exactly() -> None:
 
 def test_canonical_sorts_keys_on_both_paths() -> None:
     assert jsoncodec.canonical({"b": 1, "a": 2}) == b'{"a":2,"b":1}'
-    assert jsoncodec.canonical({"b": 10**30, "a": 2}) == b'{"a":2,"b":1000000000000000000000000000000}'
+    assert (
+        jsoncodec.canonical({"b": 10**30, "a": 2}) == b'{"a":2,"b":1000000000000000000000000000000}'
+    )
 
 
 def test_nan_is_refused() -> None:
