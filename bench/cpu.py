@@ -35,8 +35,9 @@ _PG_AUX = (
 )
 
 
-# What each counted process is: our worker trees, the database, a broker.
-PARTS = ("workers", "database", "broker")
+# What each counted process is: our worker trees, the database, a broker, an API
+# server (job-orchestrator's control plane, with its uvicorn worker processes).
+PARTS = ("workers", "database", "broker", "server")
 # Not part of the system: all busy CPU of the machine, to show competing load.
 MACHINE = "machine"
 
@@ -127,6 +128,7 @@ class CpuSampler:
     pg_database: str | None = None
     interval: float = 0.05
     roots: set[int] = field(default_factory=set)
+    server_roots: set[int] = field(default_factory=set)
     extra_pids: set[int] = field(default_factory=set)
     _last: dict[int, int] = field(default_factory=dict)
     _times: list[float] = field(default_factory=list)
@@ -140,6 +142,11 @@ class CpuSampler:
     def add_roots(self, pids: Iterable[int]) -> None:
         with self._lock:
             self.roots.update(pids)
+
+    def add_server_roots(self, pids: Iterable[int]) -> None:
+        """Process trees counted as the "server" part (an API server and its children)."""
+        with self._lock:
+            self.server_roots.update(pids)
 
     def start(self) -> None:
         self.sample()
@@ -165,6 +172,7 @@ class CpuSampler:
         with self._lock:
             tracked.update((p, "broker") for p in self.extra_pids & set(pids))
             tracked.update((p, "workers") for p in descendants(self.roots, pids))
+            tracked.update((p, "server") for p in descendants(self.server_roots, pids))
         return tracked
 
     def _is_pg(self, pid: int) -> bool:

@@ -11,6 +11,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -66,6 +67,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plot", type=Path, default=RESULTS_DIR / "latest.png")
     p.add_argument("--only-peers", action="store_true", help="leave out job-orchestrator")
     p.add_argument("--no-raw", action="store_true", help="leave out the raw SQL limit")
+    p.add_argument(
+        "--ours-servers", type=int, default=1, help="job-orchestrator API server processes"
+    )
+    p.add_argument(
+        "--ours-slots-per-process",
+        type=int,
+        default=ours.DEFAULT_SLOTS_PER_PROCESS,
+        help="handler slots per job-orchestrator worker process (workers = total slots)",
+    )
+    p.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run job-orchestrator with N finished jobs preloaded (e.g. 1000000), "
+        "next to its empty-table run",
+    )
+    p.add_argument(
+        "--soak",
+        action="store_true",
+        help="job-orchestrator alone on 200,000 jobs (unless --jobs says otherwise), "
+        "reporting the server's memory over time",
+    )
     args = p.parse_args(argv)
     unknown = set(_peer_names(args.peers)) - set(PEERS)
     if unknown:
@@ -91,16 +115,27 @@ async def resolve_backend(console: Console, wanted: str) -> tuple[str, str | Non
     return wanted, pg_down
 
 
-async def run_ours(workload: Workload, backend: str, progress: ProgressFn) -> SystemResult:
-    system = ours.create(workload, backend)
+async def run_ours(
+    workload: Workload, backend: str, progress: ProgressFn, **options: Any
+) -> SystemResult:
+    system = ours.create(workload, backend, **options)
     if isinstance(system, str):
         return SystemResult(ours.NAME, ours.config(workload, backend), skipped=system)
-    return await run_system(system, progress)
+    result = await run_system(system, progress)
+    if isinstance(system, ours.OursSystem):
+        ours.add_details(system, result)
+    return result
 
 
 async def main_async(args: argparse.Namespace) -> list[SystemResult]:
     # Wide enough for the table when the output is a file or a CI log.
     console = Console(width=None if sys.stdout.isatty() else 170)
+    if args.soak:
+        # The soak is about us: the peers and the raw floor stay out unless named.
+        args.jobs = args.jobs if args.jobs != 20_000 else 200_000
+        args.no_raw = True
+        if args.peers == ",".join(PEERS):
+            args.peers = ""
     workload = Workload(
         jobs=args.jobs,
         single_jobs=args.single_jobs,
@@ -132,13 +167,30 @@ async def main_async(args: argparse.Namespace) -> list[SystemResult]:
             return update
 
         if not args.only_peers:
-            results.append(await run_ours(workload, backend, tracker(ours.NAME)))
+            options: dict[str, Any] = {
+                "servers": args.ours_servers,
+                "slots_per_process": args.ours_slots_per_process,
+            }
+            results.append(await run_ours(workload, backend, tracker(ours.NAME), **options))
+            if args.preload:
+                label = f"{ours.NAME} +{args.preload:,} history"
+                results.append(
+                    await run_ours(
+                        workload,
+                        backend,
+                        tracker(label),
+                        preload=args.preload,
+                        label=label,
+                        **options,
+                    )
+                )
         for name in _peer_names(args.peers):
             results.append(await run_system(PEERS[name](workload), tracker(name)))
         if not args.no_raw:
             results.append(await raw_sql_limit.measure(workload, tracker(raw_sql_limit.NAME)))
 
     print_table(console, results)
+    ours.print_notes(console, results, backend)
     write_json(
         args.json,
         results,
