@@ -131,6 +131,10 @@ class Worker:
         )
         self._heartbeats = Heartbeats(self._transport, log=worker_log)
         self._active: dict[tuple[str, int], RunningAttempt] = {}
+        # The attempts whose handler is still running: the concurrency limit counts these.
+        # A finished handler gives its slot back at once, while its result is still being
+        # reported (batched, retried): reporting is I/O and must not keep the next job waiting.
+        self._executing: set[tuple[str, int]] = set()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._interrupt_now = asyncio.Event()
@@ -243,7 +247,7 @@ class Worker:
         failures = 0
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._active)
+            free = self.concurrency - len(self._executing)
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -306,6 +310,7 @@ class Worker:
             heartbeat_fraction=self.heartbeat_fraction,
         )
         self._active[attempt.key] = attempt
+        self._executing.add(attempt.key)
         self._heartbeats.add(attempt)
         attempt.runner = asyncio.create_task(self._run_attempt(attempt))
 
@@ -313,6 +318,8 @@ class Worker:
         leftover: asyncio.Future[Any] | None = None
         try:
             outcome, leftover = await self._execute(attempt)
+            if leftover is None:
+                self._release_slot(attempt)
             if attempt.finalized:  # shutdown failed it as interrupted while it ran
                 return
             attempt.phase = Phase.REPORTING
@@ -326,6 +333,11 @@ class Worker:
             attempt.phase = Phase.DONE
             self._heartbeats.remove(attempt)
             self._active.pop(attempt.key, None)
+            self._release_slot(attempt)
+
+    def _release_slot(self, attempt: RunningAttempt) -> None:
+        if attempt.key in self._executing:
+            self._executing.discard(attempt.key)
             self._slot_freed.set()
 
     async def _execute(self, attempt: RunningAttempt) -> tuple[Outcome, asyncio.Future[Any] | None]:
