@@ -25,8 +25,10 @@ def _target() -> tuple[socket.socket, tuple[str, int]] | None:
         if not raw:
             return None
         host, port = raw.rsplit(":", 1)
-        _addr = (host, int(port))
+        # The socket first: a thread (Celery's threads pool) that sees _addr set must
+        # also see _sock set. Two threads racing here each make a socket: harmless.
         _sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        _addr = (host, int(port))
     assert _sock is not None
     return _sock, _addr
 
