@@ -47,7 +47,7 @@ demo: install ## the whole job on embedded SQLite (DATABASE_URL=postgresql://...
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 fuzz: install ## schemathesis, every check, 1,000 cases per operation, against a real server
-	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/security/test_fuzz.py -s $(PYTEST_ARGS)
+	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/security/test_fuzz.py -s --timeout 3600 $(PYTEST_ARGS)
 
 BENCH_PY := .venv-bench/bin/python
 
