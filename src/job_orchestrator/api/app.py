@@ -13,9 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from job_orchestrator.api import ui
 from job_orchestrator.api.auth import Authenticator, is_loopback, parse_env_keys
+from job_orchestrator.api.edge import EdgeMiddleware
 from job_orchestrator.api.errors import install_error_handlers
-from job_orchestrator.api.headers import SecurityHeadersMiddleware
-from job_orchestrator.api.limits import AssumeJsonMiddleware, BodySizeLimitMiddleware
 from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.routes import jobs, ops, workers
@@ -85,8 +84,6 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(AssumeJsonMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -94,7 +91,7 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type"],
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(jobs.router)
     app.include_router(workers.router)
     app.include_router(ops.router)

@@ -24,6 +24,13 @@ class SqlDialect:
             return f"({timestamp} + CAST({seconds} AS double precision) * INTERVAL '1 second')"
         return f"({timestamp} + {seconds})"
 
+    def any_of(self, column: str, param: str, sql_type: str) -> str:
+        """``column`` is one of the list ``:param``. PostgreSQL binds the list as one array
+        (one prepared statement whatever its length); SQLite expands it into ``IN (?, ?, …)``."""
+        if self.name == "postgresql":
+            return f"{column} = ANY(CAST(:{param} AS {sql_type}[]))"
+        return f"{column} IN :{param}"
+
     def json(self, param: str) -> str:
         # CAST(...) rather than ``::jsonb``: SQLAlchemy's text() would misread ``:param::type``.
         return f"CAST(:{param} AS {self.json_type})" if self.json_type else f":{param}"

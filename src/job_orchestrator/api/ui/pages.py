@@ -165,7 +165,7 @@ def _state(raw: str | None) -> JobState | None:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    # The API reads every POST body as JSON (AssumeJsonMiddleware), so the form is parsed here.
+    # The API reads every POST body as JSON (api/edge.py), so the form is parsed here.
     body = (await request.body()).decode("utf-8", errors="replace")
     return {k: v[0].strip() for k, v in parse_qs(body).items() if v and v[0].strip()}
 
