@@ -26,15 +26,18 @@ class Api:
             headers["authorization"] = f"Bearer {api_key}"
         self.url = url.rstrip("/")
         self.http = httpx.AsyncClient(
-            base_url=self.url, headers=headers, timeout=timeout,
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
             limits=httpx.Limits(max_connections=32),
         )
 
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def call(self, method: str, path: str, body: Any = None,
-                   params: dict[str, Any] | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         content = None if body is None else orjson.dumps(body)
         response = await self.http.request(method, path, content=content, params=params)
         try:
@@ -43,8 +46,9 @@ class Api:
             data = response.text
         return response.status_code, data
 
-    async def ok(self, method: str, path: str, body: Any = None,
-                 params: dict[str, Any] | None = None) -> Any:
+    async def ok(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         status, data = await self.call(method, path, body, params)
         if status >= 300:
             raise RuntimeError(f"{method} {path}: {status} {data}")
@@ -54,7 +58,7 @@ class Api:
     async def enqueue_batch(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         created: list[dict[str, Any]] = []
         for start in range(0, len(jobs), 1000):
-            data = await self.ok("POST", "/v1/jobs/batch", {"jobs": jobs[start:start + 1000]})
+            data = await self.ok("POST", "/v1/jobs/batch", {"jobs": jobs[start : start + 1000]})
             created.extend(data["jobs"])
         return created
 
@@ -66,8 +70,9 @@ class Api:
         data = await self.ok("GET", f"/v1/jobs/{job_id}/attempts")
         return sorted(data["attempts"], key=lambda a: int(a["attempt"]))
 
-    async def jobs(self, queue: str, state: str | None = None, limit: int | None = None
-                   ) -> list[dict[str, Any]]:
+    async def jobs(
+        self, queue: str, state: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Every job of ``queue`` (all pages), or the first ``limit``."""
         out: list[dict[str, Any]] = []
         cursor: str | None = None
@@ -88,25 +93,33 @@ class Api:
         """Jobs of ``queue`` not yet terminal (pending or leased), counted up to 500 each."""
         total = 0
         for state in ("pending", "leased"):
-            data = await self.ok("GET", "/v1/jobs", params={"queue": queue, "state": state,
-                                                            "limit": 500})
+            data = await self.ok(
+                "GET", "/v1/jobs", params={"queue": queue, "state": state, "limit": 500}
+            )
             total += len(data["jobs"])
         return total
 
-    async def wait_quiet(self, queue: str, timeout: float) -> bool:
-        """True once every job of ``queue`` is terminal; False after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+    async def wait_quiet(self, queue: str, within: float) -> bool:
+        """True once every job of ``queue`` is terminal; False after ``within`` seconds."""
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
-                if await self.busy(queue) == 0:
+                # Two queries (pending, then leased) can both miss a job moving between them
+                # (a lease reaped back to pending): confirm over the whole queue, in one pass.
+                # Terminal states are absorbing, so a job seen terminal stays terminal.
+                if await self.busy(queue) == 0 and all(
+                    job["state"] in ("succeeded", "dlq", "cancelled")
+                    for job in await self.jobs(queue)
+                ):
                     return True
             except (httpx.TransportError, RuntimeError):
                 pass  # a server restarting or a database outage: ask again
             await asyncio.sleep(0.3)
         return False
 
-    async def histories(self, jobs: list[dict[str, Any]], concurrency: int = 16
-                        ) -> dict[str, list[dict[str, Any]]]:
+    async def histories(
+        self, jobs: list[dict[str, Any]], concurrency: int = 16
+    ) -> dict[str, list[dict[str, Any]]]:
         limit = asyncio.Semaphore(concurrency)
 
         async def one(job_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -117,11 +130,18 @@ class Api:
         return dict(pairs)
 
     # ---- a worker by hand (for the stale-lease checks) ----------------------------------------
-    async def lease(self, worker_id: str, queue: str, max_jobs: int = 1, wait: float = 0
-                    ) -> list[dict[str, Any]]:
-        data = await self.ok("POST", "/v1/workers/lease", {
-            "worker_id": worker_id, "queues": [queue], "max_jobs": max_jobs,
-            "wait_seconds": wait,
-        })
+    async def lease(
+        self, worker_id: str, queue: str, max_jobs: int = 1, wait: float = 0
+    ) -> list[dict[str, Any]]:
+        data = await self.ok(
+            "POST",
+            "/v1/workers/lease",
+            {
+                "worker_id": worker_id,
+                "queues": [queue],
+                "max_jobs": max_jobs,
+                "wait_seconds": wait,
+            },
+        )
         leases: list[dict[str, Any]] = data["leases"]
         return leases

@@ -14,6 +14,7 @@ Ledger invariants (what the handlers actually did):
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,22 +67,24 @@ def check_histories(
             if generation != list(range(1, len(generation) + 1)):
                 findings.add(f"job {job_id}: attempt numbers {numbers} are not 1..n")
             if len(generation) > int(job["max_attempts"]):
-                findings.add(f"job {job_id}: {len(generation)} attempts > max_attempts "
-                             f"{job['max_attempts']}")
+                findings.add(
+                    f"job {job_id}: {len(generation)} attempts > max_attempts {job['max_attempts']}"
+                )
         current = len(generations[-1]) if generations else 0
         if current != int(job["attempts"]):
-            findings.add(f"job {job_id}: {current} attempts recorded, job says "
-                         f"{job['attempts']}")
+            findings.add(f"job {job_id}: {current} attempts recorded, job says {job['attempts']}")
         open_ = [a for a in attempts if a.get("finished_at") is None]
         if len(open_) > 1:
             findings.add(f"job {job_id}: {len(open_)} attempts open at once")
         if open_ and (open_[-1] is not attempts[-1] or job["state"] != "leased"):
-            findings.add(f"job {job_id}: attempt {open_[-1]['attempt']} still open while the "
-                         f"job is {job['state']}")
+            findings.add(
+                f"job {job_id}: attempt {open_[-1]['attempt']} still open while the "
+                f"job is {job['state']}"
+            )
         for a in attempts:
             if (a.get("finished_at") is None) != (a.get("outcome") is None):
                 findings.add(f"job {job_id}: attempt {a['attempt']} finished_at/outcome mismatch")
-        for earlier, later in zip(attempts, attempts[1:], strict=False):
+        for earlier, later in itertools.pairwise(attempts):
             end = earlier.get("finished_at")
             if end is None or ts(end) > ts(later["leased_at"]):
                 findings.add(
@@ -90,12 +93,17 @@ def check_histories(
                     f"{later['leased_at']})"
                 )
         succeeded = [a for a in attempts if a.get("outcome") == "succeeded"]
-        if job["state"] == "succeeded" and (len(succeeded) != 1 or succeeded[0] is not attempts[-1]):
-            findings.add(f"job {job_id}: succeeded, but its succeeded attempts are "
-                         f"{[a['attempt'] for a in succeeded]} of {numbers}")
+        if job["state"] == "succeeded" and (
+            len(succeeded) != 1 or succeeded[0] is not attempts[-1]
+        ):
+            findings.add(
+                f"job {job_id}: succeeded, but its succeeded attempts are "
+                f"{[a['attempt'] for a in succeeded]} of {numbers}"
+            )
         if job["state"] != "succeeded" and succeeded:
-            findings.add(f"job {job_id}: is {job['state']} but attempt "
-                         f"{succeeded[0]['attempt']} succeeded")
+            findings.add(
+                f"job {job_id}: is {job['state']} but attempt {succeeded[0]['attempt']} succeeded"
+            )
 
 
 def check_ledger(
@@ -118,11 +126,15 @@ def check_ledger(
         if record.job not in by_id:
             findings.add(f"ledger: {record.kind} for job {record.job}, unknown to the server")
         elif attempt is None:
-            findings.add(f"ledger: {record.kind} by {record.worker} for job {record.job} attempt "
-                         f"{record.attempt}, which the server never handed out")
+            findings.add(
+                f"ledger: {record.kind} by {record.worker} for job {record.job} attempt "
+                f"{record.attempt}, which the server never handed out"
+            )
         elif attempt["worker_id"] != record.worker:
-            findings.add(f"ledger: job {record.job} attempt {record.attempt} ran on "
-                         f"{record.worker}, but the server leased it to {attempt['worker_id']}")
+            findings.add(
+                f"ledger: job {record.job} attempt {record.attempt} ran on "
+                f"{record.worker}, but the server leased it to {attempt['worker_id']}"
+            )
     effects = [r for r in records if r.kind == "effect"]
     per_attempt = Counter((r.job, r.attempt) for r in effects)
     for (job_id, number), n in per_attempt.items():
@@ -137,8 +149,10 @@ def check_ledger(
         if record.worker in killed_workers and not exactly_once:
             reruns += 1
         else:
-            findings.add(f"ledger: job {record.job} attempt {record.attempt} applied its effect "
-                         f"but ended {attempt.get('outcome')} on a live worker {record.worker}")
+            findings.add(
+                f"ledger: job {record.job} attempt {record.attempt} applied its effect "
+                f"but ended {attempt.get('outcome')} on a live worker {record.worker}"
+            )
     for job in jobs:
         if job["state"] != "succeeded":
             continue
@@ -146,6 +160,8 @@ def check_ledger(
         if won and per_attempt.get((job["id"], int(won[-1]["attempt"])), 0) == 0:
             findings.add(f"ledger: job {job['id']} succeeded without its effect")
         if exactly_once and per_job.get(job["id"], 0) != 1:
-            findings.add(f"ledger: job {job['id']} applied its effect {per_job.get(job['id'], 0)} "
-                         "times, expected exactly once")
+            findings.add(
+                f"ledger: job {job['id']} applied its effect {per_job.get(job['id'], 0)} "
+                "times, expected exactly once"
+            )
     return {"effects": len(effects), "reruns": reruns}

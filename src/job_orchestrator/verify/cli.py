@@ -39,13 +39,25 @@ verify_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-Url = Annotated[str | None, typer.Option("--url", help="Verify this deployment instead of "
-                                         "starting a server (fault scenarios that need to kill "
-                                         "the server or the database are skipped).")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Start the server on "
-                                                 "this database instead of a fresh one.")]
-Backends = Annotated[list[Backend] | None, typer.Option("--backend", help="postgres and/or "
-                                                        "sqlite (repeat); default: both.")]
+Url = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Verify this deployment instead of "
+        "starting a server (fault scenarios that need to kill "
+        "the server or the database are skipped).",
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="Start the server on this database instead of a fresh one."
+    ),
+]
+Backends = Annotated[
+    list[Backend] | None,
+    typer.Option("--backend", help="postgres and/or sqlite (repeat); default: both."),
+]
 Quick = Annotated[bool, typer.Option("--quick", help="Reduced sizes (what the tests run).")]
 Keep = Annotated[bool, typer.Option("--keep", help="Keep the work directory (logs, ledgers).")]
 
@@ -56,42 +68,79 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def table(results: list[Result]) -> Table:
     out = Table(title="job-orchestrator verification")
-    for column in ("scenario", "backend", "result", "jobs", "faults", "violations", "seconds",
-                   "figures / reason"):
-        out.add_column(column, justify="right" if column in ("jobs", "faults", "violations",
-                                                             "seconds") else "left")
+    for column in (
+        "scenario",
+        "backend",
+        "result",
+        "jobs",
+        "faults",
+        "violations",
+        "seconds",
+        "figures / reason",
+    ):
+        out.add_column(
+            column,
+            justify="right" if column in ("jobs", "faults", "violations", "seconds") else "left",
+        )
     style = {"pass": "green", "FAIL": "bold red", "skip": "yellow"}
     for r in results:
-        out.add_row(r.scenario, r.backend, f"[{style[r.status]}]{r.status}[/]", str(r.jobs),
-                    str(r.faults), str(r.violations), f"{r.seconds:.1f}", r.notes)
+        out.add_row(
+            r.scenario,
+            r.backend,
+            f"[{style[r.status]}]{r.status}[/]",
+            str(r.jobs),
+            str(r.faults),
+            str(r.violations),
+            f"{r.seconds:.1f}",
+            r.notes,
+        )
     return out
 
 
 def report(result: Result) -> None:
     mark = {"pass": "[green]pass[/]", "FAIL": "[bold red]FAIL[/]", "skip": "[yellow]skip[/]"}
-    console.print(f"{mark[result.status]} {result.scenario} ({result.backend}) "
-                  f"{result.seconds:.1f} s  {result.notes}")
+    console.print(
+        f"{mark[result.status]} {result.scenario} ({result.backend}) "
+        f"{result.seconds:.1f} s  {result.notes}"
+    )
     for message in result.messages:
         console.print(f"    [red]violation:[/] {message}", highlight=False)
     if result.violations > len(result.messages):
         console.print(f"    … and {result.violations - len(result.messages)} more")
 
 
-def run(names: list[str], *, url: str | None, database_url: str | None,
-        backends: list[Backend] | None, quick: bool, keep: bool,
-        chaos: ChaosOptions | None = None) -> None:
+def run(
+    names: list[str],
+    *,
+    url: str | None,
+    database_url: str | None,
+    backends: list[Backend] | None,
+    quick: bool,
+    keep: bool,
+    chaos: ChaosOptions | None = None,
+) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     chosen = [b.value for b in backends] if backends else ["postgres", "sqlite"]
     if database_url and not backends:
         chosen = ["sqlite" if database_url.startswith("sqlite") else "postgres"]
     sizes = Sizes.quick() if quick else Sizes()
     started = time.monotonic()
-    results, workdir = execute(names, chosen, sizes=sizes, chaos=chaos or ChaosOptions(),
-                               url=url, database_url=database_url, keep=keep, report=report)
+    results, workdir = execute(
+        names,
+        chosen,
+        sizes=sizes,
+        chaos=chaos or ChaosOptions(),
+        url=url,
+        database_url=database_url,
+        keep=keep,
+        report=report,
+    )
     console.print(table(results))
     failed = [r for r in results if r.status == "FAIL"]
-    console.print(f"{len(results)} checks in {time.monotonic() - started:.0f} s: "
-                  f"{len(failed)} failed, {sum(r.status == 'skip' for r in results)} skipped")
+    console.print(
+        f"{len(results)} checks in {time.monotonic() - started:.0f} s: "
+        f"{len(failed)} failed, {sum(r.status == 'skip' for r in results)} skipped"
+    )
     if failed or keep:
         console.print(f"logs and ledgers: {workdir}")
     if failed:
@@ -102,30 +151,59 @@ SIX = list(REGISTRY)
 
 
 @verify_app.callback()
-def default(ctx: typer.Context, url: Url = None, database_url: DatabaseUrl = None,
-            backend: Backends = None, quick: Quick = False, keep: Keep = False) -> None:
+def default(
+    ctx: typer.Context,
+    url: Url = None,
+    database_url: DatabaseUrl = None,
+    backend: Backends = None,
+    quick: Quick = False,
+    keep: Keep = False,
+) -> None:
     """Without a command: ``all``."""
     if ctx.invoked_subcommand is None:
-        run([*SIX, "chaos"], url=url, database_url=database_url, backends=backend, quick=quick,
-            keep=keep, chaos=ChaosOptions())
+        run(
+            [*SIX, "chaos"],
+            url=url,
+            database_url=database_url,
+            backends=backend,
+            quick=quick,
+            keep=keep,
+            chaos=ChaosOptions(),
+        )
 
 
 @verify_app.command("all")
-def all_(url: Url = None, database_url: DatabaseUrl = None, backend: Backends = None,
-         quick: Quick = False, keep: Keep = False,
-         chaos_jobs: Annotated[int | None, typer.Option("--chaos-jobs")] = None,
-         chaos_workers: Annotated[int | None, typer.Option("--chaos-workers")] = None,
-         chaos_duration: Annotated[float | None, typer.Option("--chaos-duration")] = None) -> None:
+def all_(
+    url: Url = None,
+    database_url: DatabaseUrl = None,
+    backend: Backends = None,
+    quick: Quick = False,
+    keep: Keep = False,
+    chaos_jobs: Annotated[int | None, typer.Option("--chaos-jobs")] = None,
+    chaos_workers: Annotated[int | None, typer.Option("--chaos-workers")] = None,
+    chaos_duration: Annotated[float | None, typer.Option("--chaos-duration")] = None,
+) -> None:
     """The six scenarios, then a quick chaos profile (on PostgreSQL)."""
-    run([*SIX, "chaos"], url=url, database_url=database_url, backends=backend, quick=quick,
-        keep=keep, chaos=ChaosOptions(chaos_jobs, chaos_workers, chaos_duration))
+    run(
+        [*SIX, "chaos"],
+        url=url,
+        database_url=database_url,
+        backends=backend,
+        quick=quick,
+        keep=keep,
+        chaos=ChaosOptions(chaos_jobs, chaos_workers, chaos_duration),
+    )
 
 
 def _single(name: str) -> None:
-    def command(url: Url = None, database_url: DatabaseUrl = None, backend: Backends = None,
-                quick: Quick = False, keep: Keep = False) -> None:
-        run([name], url=url, database_url=database_url, backends=backend, quick=quick,
-            keep=keep)
+    def command(
+        url: Url = None,
+        database_url: DatabaseUrl = None,
+        backend: Backends = None,
+        quick: Quick = False,
+        keep: Keep = False,
+    ) -> None:
+        run([name], url=url, database_url=database_url, backends=backend, quick=quick, keep=keep)
 
     command.__doc__ = REGISTRY[name].summary
     verify_app.command(name)(command)
@@ -137,16 +215,28 @@ for _name in SIX:
 
 @verify_app.command("chaos")
 def chaos(
-    url: Url = None, database_url: DatabaseUrl = None, backend: Backends = None,
-    quick: Quick = False, keep: Keep = False,
+    url: Url = None,
+    database_url: DatabaseUrl = None,
+    backend: Backends = None,
+    quick: Quick = False,
+    keep: Keep = False,
     jobs: Annotated[int | None, typer.Option("--jobs", help="jobs to run (default 2000)")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="worker processes (8)")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="fault-injection "
-                                                   "window and time limit, s (150)")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="fault-injection window and time limit, s (150)"),
+    ] = None,
 ) -> None:
     """Jobs through workers under SIGKILLs, an API server kill and a PostgreSQL restart."""
-    run(["chaos"], url=url, database_url=database_url, backends=backend, quick=quick, keep=keep,
-        chaos=ChaosOptions(jobs, workers, duration))
+    run(
+        ["chaos"],
+        url=url,
+        database_url=database_url,
+        backends=backend,
+        quick=quick,
+        keep=keep,
+        chaos=ChaosOptions(jobs, workers, duration),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,8 +79,9 @@ class Processes:
         self._running: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
-    def spawn(self, command: Sequence[str], *, log_name: str, env: dict[str, str] | None = None
-              ) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, command: Sequence[str], *, log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / log_name, "ab")  # noqa: SIM115 - closed in close()
         self._logs.append(log)
         process = subprocess.Popen(
@@ -115,16 +116,24 @@ class Processes:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
 class ServerProcess:
     """``python -m job_orchestrator.cli.server_entry`` on a fixed port (kept across restarts)."""
 
-    def __init__(self, processes: Processes, database_url: str, *, name: str = "server",
-                 reaper_interval: float = 0.2, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        processes: Processes,
+        database_url: str,
+        *,
+        name: str = "server",
+        reaper_interval: float = 0.2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.processes = processes
         self.database_url = database_url
         self.name = name
@@ -137,11 +146,17 @@ class ServerProcess:
 
     def start(self, *, migrate: bool = True) -> None:
         command = [
-            sys.executable, "-m", "job_orchestrator.cli.server_entry",
-            "--database-url", self.database_url,
-            "--port", str(self.port),
-            "--reaper-interval", str(self.reaper_interval),
-            "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "job_orchestrator.cli.server_entry",
+            "--database-url",
+            self.database_url,
+            "--port",
+            str(self.port),
+            "--reaper-interval",
+            str(self.reaper_interval),
+            "--log-level",
+            "warning",
             "--migrate" if migrate else "--no-migrate",
         ]
         self.process = self.processes.spawn(command, log_name=f"{self.name}.log", env=self.env)
@@ -202,8 +217,9 @@ class PostgresDatabase:
         admin(self.admin_dsn, f'CREATE DATABASE "{self.name}"')
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         with contextlib.suppress(Exception):
             admin(self.admin_dsn, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
@@ -238,25 +254,51 @@ class ThrowawayCluster:
 
     def _run(self, *args: str, timeout: float = 60) -> None:
         subprocess.run(
-            [*self.prefix, *args], check=True, timeout=timeout,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [*self.prefix, *args],
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def init(self) -> Self:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "--no-sync", "-E", "UTF8")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         self.start()
         return self
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c max_connections=200")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
-                  "-l", str(self.dir / "postgres.log"), "-w", "-t", "30", "start")
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w",
-                  "-t", "30", "stop")
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop"
+        )
 
     def destroy(self) -> None:
         with contextlib.suppress(Exception):
@@ -270,6 +312,7 @@ class ThrowawayCluster:
             self.destroy()
             raise
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.destroy()

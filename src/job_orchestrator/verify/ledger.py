@@ -36,10 +36,19 @@ class Ledger:
         self._lock = threading.Lock()
 
     def append(self, kind: str, job: str, attempt: int, worker: str) -> None:
-        line = orjson.dumps(
-            {"kind": kind, "job": job, "attempt": attempt, "worker": worker,
-             "pid": os.getpid(), "at": time.time()}
-        ) + b"\n"
+        line = (
+            orjson.dumps(
+                {
+                    "kind": kind,
+                    "job": job,
+                    "attempt": attempt,
+                    "worker": worker,
+                    "pid": os.getpid(),
+                    "at": time.time(),
+                }
+            )
+            + b"\n"
+        )
         with self._lock:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -53,8 +62,16 @@ class Ledger:
             if not raw.strip():
                 continue
             data: dict[str, Any] = orjson.loads(raw)
-            out.append(Record(data["kind"], data["job"], int(data["attempt"]), data["worker"],
-                              int(data["pid"]), float(data["at"])))
+            out.append(
+                Record(
+                    data["kind"],
+                    data["job"],
+                    int(data["attempt"]),
+                    data["worker"],
+                    int(data["pid"]),
+                    float(data["at"]),
+                )
+            )
         return out
 
     def by_job(self, kind: str) -> dict[str, list[Record]]:

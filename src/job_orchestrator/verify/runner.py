@@ -36,9 +36,15 @@ class ChaosOptions:
 def result_of(name: str, backend: str, outcome: Outcome, seconds: float) -> Result:
     status = "skip" if outcome.skip else ("FAIL" if outcome.findings.count else "pass")
     return Result(
-        scenario=name, backend=backend, status=status, jobs=outcome.jobs, faults=outcome.faults,
-        violations=outcome.findings.count, seconds=seconds,
-        notes=outcome.skip or "; ".join(outcome.notes), messages=outcome.findings.violations,
+        scenario=name,
+        backend=backend,
+        status=status,
+        jobs=outcome.jobs,
+        faults=outcome.faults,
+        violations=outcome.findings.count,
+        seconds=seconds,
+        notes=outcome.skip or "; ".join(outcome.notes),
+        messages=outcome.findings.violations,
     )
 
 
@@ -66,28 +72,54 @@ def run_scenario(run: Run, name: str, chaos: ChaosOptions) -> Result:
 
 
 @contextlib.contextmanager
-def backend_run(backend: str, base: Path, sizes: Sizes, *, url: str | None = None,
-                database_url: str | None = None) -> Iterator[Run | str]:
+def backend_run(
+    backend: str,
+    base: Path,
+    sizes: Sizes,
+    *,
+    url: str | None = None,
+    database_url: str | None = None,
+) -> Iterator[Run | str]:
     """A ``Run`` on a server of ours for ``backend`` (or on ``url``), or why it cannot be had."""
     directory = base / backend
     directory.mkdir(parents=True, exist_ok=True)
     with Processes(directory) as processes:
         if url:
-            yield Run(url=url.rstrip("/"), backend="external", processes=processes,
-                      workdir=directory, sizes=sizes, reaper_interval=1.0)
+            yield Run(
+                url=url.rstrip("/"),
+                backend="external",
+                processes=processes,
+                workdir=directory,
+                sizes=sizes,
+                reaper_interval=1.0,
+            )
             return
         if backend == "sqlite":
             db_url = database_url or f"sqlite:///{directory / 'orchestrator.db'}"
             server = ServerProcess(processes, db_url)
             server.start()
-            yield Run(url=server.url, backend=backend, processes=processes, workdir=directory,
-                      sizes=sizes, server=server, database_url=db_url)
+            yield Run(
+                url=server.url,
+                backend=backend,
+                processes=processes,
+                workdir=directory,
+                sizes=sizes,
+                server=server,
+                database_url=db_url,
+            )
             return
         if database_url:
             server = ServerProcess(processes, database_url)
             server.start()
-            yield Run(url=server.url, backend=backend, processes=processes, workdir=directory,
-                      sizes=sizes, server=server, database_url=database_url)
+            yield Run(
+                url=server.url,
+                backend=backend,
+                processes=processes,
+                workdir=directory,
+                sizes=sizes,
+                server=server,
+                database_url=database_url,
+            )
             return
         reason = postgres_reason(ADMIN_DSN)
         if reason:
@@ -97,28 +129,43 @@ def backend_run(backend: str, base: Path, sizes: Sizes, *, url: str | None = Non
             server = ServerProcess(processes, database.url)
             try:
                 server.start()
-                yield Run(url=server.url, backend=backend, processes=processes,
-                          workdir=directory, sizes=sizes, server=server,
-                          database_url=database.url)
+                yield Run(
+                    url=server.url,
+                    backend=backend,
+                    processes=processes,
+                    workdir=directory,
+                    sizes=sizes,
+                    server=server,
+                    database_url=database.url,
+                )
             finally:
                 processes.close()  # before the database is dropped
 
 
-def execute(names: list[str], backends: list[str], *, sizes: Sizes, chaos: ChaosOptions,
-            url: str | None = None, database_url: str | None = None, keep: bool = False,
-            report: object = None) -> tuple[list[Result], Path]:
+def execute(
+    names: list[str],
+    backends: list[str],
+    *,
+    sizes: Sizes,
+    chaos: ChaosOptions,
+    url: str | None = None,
+    database_url: str | None = None,
+    keep: bool = False,
+    report: object = None,
+) -> tuple[list[Result], Path]:
     """Run ``names`` on each backend; ``report(result)`` is called as each one finishes."""
     results: list[Result] = []
     base = Path(tempfile.mkdtemp(prefix="jo-verify-"))
     clean = False
     try:
-        for backend in (["external"] if url else backends):
+        for backend in ["external"] if url else backends:
             with backend_run(backend, base, sizes, url=url, database_url=database_url) as run:
                 for name in names:
                     if isinstance(run, str):
                         status = "FAIL" if IN_CI else "skip"
-                        result = Result(name, backend, status, notes=run,
-                                        violations=1 if IN_CI else 0)
+                        result = Result(
+                            name, backend, status, notes=run, violations=1 if IN_CI else 0
+                        )
                     else:
                         result = run_scenario(run, name, chaos)
                     results.append(result)

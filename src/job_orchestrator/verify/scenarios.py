@@ -8,6 +8,7 @@ share one server and a scenario can run against a deployment that has other work
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import time
@@ -36,8 +37,14 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(e2e_jobs=40, claim_jobs=400, claim_workers=3, chaos_jobs=300,
-                   chaos_workers=4, chaos_duration=60.0)
+        return cls(
+            e2e_jobs=40,
+            claim_jobs=400,
+            claim_workers=3,
+            chaos_jobs=300,
+            chaos_workers=4,
+            chaos_duration=60.0,
+        )
 
 
 @dataclass
@@ -58,12 +65,29 @@ class Run:
     def ledger(self, name: str) -> Ledger:
         return Ledger(self.workdir / f"{self.queue(name)}.ledger")
 
-    def worker(self, queue: str, ledger: Ledger, worker_id: str, *, concurrency: int = 8,
-               url: str | None = None) -> subprocess.Popen[bytes]:
+    def worker(
+        self,
+        queue: str,
+        ledger: Ledger,
+        worker_id: str,
+        *,
+        concurrency: int = 8,
+        url: str | None = None,
+    ) -> subprocess.Popen[bytes]:
         command = [
-            sys.executable, "-m", "job_orchestrator.verify.worker",
-            "--url", url or self.url, "--queue", queue, "--ledger", str(ledger.path),
-            "--worker-id", worker_id, "--concurrency", str(concurrency),
+            sys.executable,
+            "-m",
+            "job_orchestrator.verify.worker",
+            "--url",
+            url or self.url,
+            "--queue",
+            queue,
+            "--ledger",
+            str(ledger.path),
+            "--worker-id",
+            worker_id,
+            "--concurrency",
+            str(concurrency),
         ]
         return self.processes.spawn(command, log_name=f"worker-{worker_id}.log")
 
@@ -124,14 +148,17 @@ def slack(run: Run) -> float:
     return run.reaper_interval + (1.5 if run.server is not None else 3.0)
 
 
-async def collect(api: Api, queue: str) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+async def collect(
+    api: Api, queue: str
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     jobs = await api.jobs(queue)
     return jobs, await api.histories(jobs)
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float,
-                   interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]], within: float, interval: float = 0.1
+) -> bool:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await predicate():
             return True
@@ -161,7 +188,7 @@ async def e2e(run: Run, api: Api) -> Outcome:
     created = await api.enqueue_batch(specs)
     out.jobs = len(created)
     workers = [run.worker(queue, ledger, f"e2e-{run.run_id}-{w}") for w in range(2)]
-    finished = await api.wait_quiet(queue, timeout=60 + n / 20)
+    finished = await api.wait_quiet(queue, within=60 + n / 20)
     for process in workers:
         run.processes.stop(process)
     jobs, histories = await collect(api, queue)
@@ -188,12 +215,24 @@ async def lease_expiry(run: Run, api: Api) -> Outcome:
     out = Outcome()
     queue, ledger = run.queue("lease"), run.ledger("lease")
     lease_seconds = 2.0
-    created = await api.enqueue_batch([
-        {"type": "slow", "queue": queue, "payload": {"value": i, "seconds": 3},
-         "lease_seconds": lease_seconds, "max_attempts": 3,
-         "retry": {"initial_seconds": 0.2, "multiplier": 2, "max_seconds": 1, "jitter": False}}
-        for i in range(3)
-    ])
+    created = await api.enqueue_batch(
+        [
+            {
+                "type": "slow",
+                "queue": queue,
+                "payload": {"value": i, "seconds": 3},
+                "lease_seconds": lease_seconds,
+                "max_attempts": 3,
+                "retry": {
+                    "initial_seconds": 0.2,
+                    "multiplier": 2,
+                    "max_seconds": 1,
+                    "jitter": False,
+                },
+            }
+            for i in range(3)
+        ]
+    )
     out.jobs = len(created)
     doomed = f"lease-{run.run_id}-doomed"
     rescuer = f"lease-{run.run_id}-rescuer"
@@ -203,14 +242,14 @@ async def lease_expiry(run: Run, api: Api) -> Outcome:
         return sum(1 for r in ledger.records() if r.kind == "start") >= len(created)
 
     f = out.findings
-    if not await wait_for(all_started, timeout=30):
+    if not await wait_for(all_started, within=30):
         f.add("worker A never started the jobs")
     await asyncio.sleep(0.6)  # mid-job, with a heartbeat or two behind it
     killed_at = time.time()
     run.processes.kill(victim)
     out.faults = 1
     helper = run.worker(queue, ledger, rescuer, concurrency=3)
-    finished = await api.wait_quiet(queue, timeout=40)
+    finished = await api.wait_quiet(queue, within=40)
     run.processes.stop(helper)
     if not finished:
         f.add("the jobs were not terminal within 40 s of the kill")
@@ -219,10 +258,14 @@ async def lease_expiry(run: Run, api: Api) -> Outcome:
     for job in jobs:
         attempts = histories[job["id"]]
         shape = [(a["outcome"], a["worker_id"]) for a in attempts]
-        if job["state"] != "succeeded" or shape != [("lease_expired", doomed),
-                                                    ("succeeded", rescuer)]:
-            f.add(f"job {job['id']} is {job['state']} with attempts {shape}; expected "
-                  "lease_expired on the killed worker, then succeeded on the other")
+        if job["state"] != "succeeded" or shape != [
+            ("lease_expired", doomed),
+            ("succeeded", rescuer),
+        ]:
+            f.add(
+                f"job {job['id']} is {job['state']} with attempts {shape}; expected "
+                "lease_expired on the killed worker, then succeeded on the other"
+            )
             continue
         expired = ts(attempts[0]["finished_at"]).timestamp()
         delays.append(expired - killed_at)
@@ -235,8 +278,10 @@ async def lease_expiry(run: Run, api: Api) -> Outcome:
     check_histories(jobs, histories, f)
     check_ledger(jobs, histories, ledger.records(), f, killed_workers=frozenset({doomed}))
     if delays:
-        out.notes.append(f"re-leased {min(delays):.1f}-{max(delays):.1f} s after SIGKILL "
-                         f"(lease {lease_seconds:g} s)")
+        out.notes.append(
+            f"re-leased {min(delays):.1f}-{max(delays):.1f} s after SIGKILL "
+            f"(lease {lease_seconds:g} s)"
+        )
     return out
 
 
@@ -246,15 +291,15 @@ async def no_double_claim(run: Run, api: Api) -> Outcome:
     out = Outcome()
     queue, ledger = run.queue("claim"), run.ledger("claim")
     n, w = run.sizes.claim_jobs, run.sizes.claim_workers
-    workers = [run.worker(queue, ledger, f"claim-{run.run_id}-{i}", concurrency=8)
-               for i in range(w)]
+    workers = [
+        run.worker(queue, ledger, f"claim-{run.run_id}-{i}", concurrency=8) for i in range(w)
+    ]
     await asyncio.sleep(1.0)  # workers waiting in long polls when the jobs land: maximum race
-    created = await api.enqueue_batch([
-        {"type": "effect", "queue": queue, "payload": {"value": i, "ms": i % 3}}
-        for i in range(n)
-    ])
+    created = await api.enqueue_batch(
+        [{"type": "effect", "queue": queue, "payload": {"value": i, "ms": i % 3}} for i in range(n)]
+    )
     out.jobs = len(created)
-    finished = await api.wait_quiet(queue, timeout=60 + n / 15)
+    finished = await api.wait_quiet(queue, within=60 + n / 15)
     for process in workers:
         run.processes.stop(process)
     jobs, histories = await collect(api, queue)
@@ -265,8 +310,10 @@ async def no_double_claim(run: Run, api: Api) -> Outcome:
         f.add(f"{len(jobs)} jobs in the queue, {n} enqueued")
     for job in jobs:
         if job["state"] != "succeeded" or job["attempts"] != 1:
-            f.add(f"job {job['id']} is {job['state']} after {job['attempts']} attempts "
-                  "(no fault was injected: expected succeeded after 1)")
+            f.add(
+                f"job {job['id']} is {job['state']} after {job['attempts']} attempts "
+                "(no fault was injected: expected succeeded after 1)"
+            )
     check_histories(jobs, histories, f)
     figures = check_ledger(jobs, histories, ledger.records(), f, exactly_once=True)
     workers_used = {a["worker_id"] for h in histories.values() for a in h}
@@ -282,16 +329,23 @@ async def retry_dlq(run: Run, api: Api) -> Outcome:
     switch = run.workdir / f"{queue}.switch"
     policy = {"initial_seconds": 0.3, "multiplier": 2.0, "max_seconds": 1.0, "jitter": False}
     max_attempts = 4
-    created = await api.enqueue_batch([
-        {"type": "fail", "queue": queue, "payload": {"value": i, "until": str(switch)},
-         "max_attempts": max_attempts, "retry": policy}
-        for i in range(2)
-    ])
+    created = await api.enqueue_batch(
+        [
+            {
+                "type": "fail",
+                "queue": queue,
+                "payload": {"value": i, "until": str(switch)},
+                "max_attempts": max_attempts,
+                "retry": policy,
+            }
+            for i in range(2)
+        ]
+    )
     out.jobs = len(created)
     worker = run.worker(queue, ledger, f"retry-{run.run_id}")
     f = out.findings
     try:
-        if not await api.wait_quiet(queue, timeout=30):
+        if not await api.wait_quiet(queue, within=30):
             f.add("the failing jobs did not reach a terminal state within 30 s")
         jobs, histories = await collect(api, queue)
         gaps: list[float] = []
@@ -299,16 +353,22 @@ async def retry_dlq(run: Run, api: Api) -> Outcome:
             attempts = histories[job["id"]]
             outcomes = [a["outcome"] for a in attempts]
             if job["state"] != "dlq" or outcomes != ["failed"] * max_attempts:
-                f.add(f"job {job['id']} is {job['state']} with attempts {outcomes}; expected "
-                      f"dlq after exactly {max_attempts} failed attempts")
-            for n, (a, b) in enumerate(zip(attempts, attempts[1:], strict=False), start=1):
-                expected = min(policy["max_seconds"],
-                               policy["initial_seconds"] * policy["multiplier"] ** (n - 1))
+                f.add(
+                    f"job {job['id']} is {job['state']} with attempts {outcomes}; expected "
+                    f"dlq after exactly {max_attempts} failed attempts"
+                )
+            for n, (a, b) in enumerate(itertools.pairwise(attempts), start=1):
+                expected = min(
+                    policy["max_seconds"],
+                    policy["initial_seconds"] * policy["multiplier"] ** (n - 1),
+                )
                 gap = seconds_between(a["finished_at"], b["leased_at"])
                 gaps.append(gap)
                 if gap < expected - 0.05 or gap > expected + slack(run):
-                    f.add(f"job {job['id']}: {gap:.2f} s before attempt {n + 1}, backoff "
-                          f"says {expected:.2f} s")
+                    f.add(
+                        f"job {job['id']}: {gap:.2f} s before attempt {n + 1}, backoff "
+                        f"says {expected:.2f} s"
+                    )
             error = job.get("last_error") or {}
             if "fails on purpose" not in str(error.get("message", "")):
                 f.add(f"job {job['id']}: last_error {error} lacks the handler's message")
@@ -326,15 +386,17 @@ async def retry_dlq(run: Run, api: Api) -> Outcome:
         status, body = await api.call("POST", f"/v1/jobs/{second}/retry")
         if status == 200:
             f.add("retry of a job that is not in dlq or cancelled was accepted")
-        if not await api.wait_quiet(queue, timeout=30):
+        if not await api.wait_quiet(queue, within=30):
             f.add("the redriven jobs did not finish within 30 s")
     finally:
         run.processes.stop(worker)
     jobs, histories = await collect(api, queue)
     for job in jobs:
         if job["state"] != "succeeded" or job["attempts"] != 1:
-            f.add(f"redriven job {job['id']} is {job['state']} after {job['attempts']} attempts "
-                  "(a fresh budget, then success)")
+            f.add(
+                f"redriven job {job['id']} is {job['state']} after {job['attempts']} attempts "
+                "(a fresh budget, then success)"
+            )
     redriven = frozenset(j["id"] for j in jobs)
     check_histories(jobs, histories, f, redriven=redriven)
     effects = ledger.by_job("effect")
@@ -357,15 +419,17 @@ async def idempotency(run: Run, api: Api) -> Outcome:
     statuses = sorted(status for status, _ in answers)
     ids = {data["id"] for status, data in answers if status in (200, 201)}
     if statuses.count(201) != 1 or statuses.count(200) != 9 or len(ids) != 1:
-        f.add(f"10 enqueues with one key answered {statuses} with ids {sorted(ids)}; "
-              "expected one 201, nine 200, one id")
+        f.add(
+            f"10 enqueues with one key answered {statuses} with ids {sorted(ids)}; "
+            "expected one 201, nine 200, one id"
+        )
     status, data = await api.call("POST", "/v1/jobs", {**body, "payload": {"value": 8}})
     if status != 409 or (data or {}).get("error", {}).get("code") != "idempotency_conflict":
         f.add(f"the key with another body answered {status} {data}")
     # The job runs once through a real worker; the key again afterwards still names it.
     worker = run.worker(queue, ledger, f"idem-{run.run_id}")
     try:
-        if not await api.wait_quiet(queue, timeout=30):
+        if not await api.wait_quiet(queue, within=30):
             f.add("the keyed job did not finish within 30 s")
     finally:
         run.processes.stop(worker)
@@ -380,11 +444,14 @@ async def idempotency(run: Run, api: Api) -> Outcome:
 
     # 2. A stale worker, by hand: lease, let the lease expire, someone else leases it.
     stale_queue = run.queue("stale")
-    job = await api.ok("POST", "/v1/jobs", {"type": "effect", "queue": stale_queue,
-                                            "lease_seconds": 2, "max_attempts": 5})
+    job = await api.ok(
+        "POST",
+        "/v1/jobs",
+        {"type": "effect", "queue": stale_queue, "lease_seconds": 2, "max_attempts": 5},
+    )
     job_id = job["id"]
     out.jobs = len(jobs) + 1
-    stale = (await api.lease("verify-stale-worker", stale_queue))
+    stale = await api.lease("verify-stale-worker", stale_queue)
     if len(stale) != 1:
         f.add(f"leasing the job gave {len(stale)} leases")
         return out
@@ -394,7 +461,7 @@ async def idempotency(run: Run, api: Api) -> Outcome:
         attempts = await api.attempts(job_id)
         return bool(attempts) and attempts[0]["outcome"] == "lease_expired"
 
-    if not await wait_for(expired, timeout=2 + slack(run) + 5, interval=0.2):
+    if not await wait_for(expired, within=2 + slack(run) + 5, interval=0.2):
         f.add("the unrenewed lease did not expire")
         return out
     current = await api.lease("verify-current-worker", stale_queue, wait=5)
@@ -408,8 +475,10 @@ async def idempotency(run: Run, api: Api) -> Outcome:
     stale_calls = {
         "complete": {"lease_token": stale_token, "result": {"stale": True}},
         "heartbeat": {"lease_token": stale_token},
-        "fail": {"lease_token": stale_token, "error": {"message": "stale", "type": "Stale",
-                                                      "retryable": True}},
+        "fail": {
+            "lease_token": stale_token,
+            "error": {"message": "stale", "type": "Stale", "retryable": True},
+        },
     }
     for action, payload in stale_calls.items():
         status, data = await api.call("POST", f"/v1/jobs/{job_id}/{action}", payload)
@@ -432,9 +501,11 @@ async def idempotency(run: Run, api: Api) -> Outcome:
     other = {**done, "idempotency_key": "done-2", "result": {"other": True}}
     status, data = await api.call("POST", f"/v1/jobs/{job_id}/complete", other)
     error = (data or {}).get("error", {})
-    if status != 409 or error.get("code") != "already_completed" or (
-        error.get("details") or {}
-    ).get("result") != result:
+    if (
+        status != 409
+        or error.get("code") != "already_completed"
+        or (error.get("details") or {}).get("result") != result
+    ):
         f.add(f"a complete with another key answered {status} {data}")
     status, data = await api.call("POST", f"/v1/jobs/{job_id}/complete", stale_calls["complete"])
     if status != 409:
@@ -456,17 +527,30 @@ async def execution_timeout(run: Run, api: Api) -> Outcome:
     out = Outcome()
     queue, ledger = run.queue("timeout"), run.ledger("timeout")
     timeout = 1.5
-    created = await api.enqueue_batch([
-        {"type": "hang", "queue": queue, "payload": {"value": i}, "timeout_seconds": timeout,
-         "lease_seconds": 1, "max_attempts": 2,
-         "retry": {"initial_seconds": 0.2, "multiplier": 2, "max_seconds": 1, "jitter": False}}
-        for i in range(2)
-    ])
+    created = await api.enqueue_batch(
+        [
+            {
+                "type": "hang",
+                "queue": queue,
+                "payload": {"value": i},
+                "timeout_seconds": timeout,
+                "lease_seconds": 1,
+                "max_attempts": 2,
+                "retry": {
+                    "initial_seconds": 0.2,
+                    "multiplier": 2,
+                    "max_seconds": 1,
+                    "jitter": False,
+                },
+            }
+            for i in range(2)
+        ]
+    )
     out.jobs = len(created)
     worker = run.worker(queue, ledger, f"timeout-{run.run_id}")
     f = out.findings
     try:
-        if not await api.wait_quiet(queue, timeout=30):
+        if not await api.wait_quiet(queue, within=30):
             f.add("the hanging jobs were not terminal within 30 s")
     finally:
         run.processes.stop(worker)
@@ -476,16 +560,20 @@ async def execution_timeout(run: Run, api: Api) -> Outcome:
         attempts = histories[job["id"]]
         outcomes = [a["outcome"] for a in attempts]
         if job["state"] != "dlq" or outcomes != ["timed_out", "timed_out"]:
-            f.add(f"job {job['id']} is {job['state']} with attempts {outcomes}; expected "
-                  "timed_out, retried, timed_out, dlq")
+            f.add(
+                f"job {job['id']} is {job['state']} with attempts {outcomes}; expected "
+                "timed_out, retried, timed_out, dlq"
+            )
         for a in attempts:
             if a["finished_at"] is None:
                 continue
             ran = seconds_between(a["leased_at"], a["finished_at"])
             durations.append(ran)
             if ran < timeout - 0.05 or ran > timeout + slack(run):
-                f.add(f"job {job['id']} attempt {a['attempt']} ended after {ran:.2f} s; "
-                      f"its timeout is {timeout} s")
+                f.add(
+                    f"job {job['id']} attempt {a['attempt']} ended after {ran:.2f} s; "
+                    f"its timeout is {timeout} s"
+                )
     starts = ledger.by_job("start")
     for job in jobs:
         if len(starts.get(job["id"], [])) != 2:
@@ -494,6 +582,7 @@ async def execution_timeout(run: Run, api: Api) -> Outcome:
         f.add("a hanging handler applied an effect")
     check_histories(jobs, histories, f)
     if durations:
-        out.notes.append(f"timed out after {min(durations):.2f}-{max(durations):.2f} s "
-                         f"(timeout {timeout} s)")
+        out.notes.append(
+            f"timed out after {min(durations):.2f}-{max(durations):.2f} s (timeout {timeout} s)"
+        )
     return out

@@ -20,7 +20,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 from job_orchestrator.sdk import HandlerCancelled, Worker, handler, heartbeat, info
@@ -71,7 +70,7 @@ async def slow(payload: Any) -> dict[str, Any]:
 async def fail(payload: Any) -> dict[str, Any]:
     _record("start")
     until = (payload or {}).get("until")
-    if until and Path(until).exists():
+    if until and await asyncio.to_thread(os.path.exists, until):
         _record("effect")
         return _result(payload)
     raise RuntimeError("verify: this job fails on purpose")
