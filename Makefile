@@ -49,6 +49,9 @@ demo: install ## the whole job on embedded SQLite (DATABASE_URL=postgresql://...
 fuzz: install ## schemathesis, every check, 1,000 cases per operation, against a real server
 	FUZZ_EXAMPLES=1000 $(PY) -m pytest tests/security/test_fuzz.py -s --timeout 3600 $(PYTEST_ARGS)
 
+verify: install ## the six seed verifications and a chaos run on PostgreSQL and SQLite; a table, exit 1 on any violation
+	$(PY) -m job_orchestrator.verify.cli all $(VERIFY_ARGS)
+
 BENCH_PY := .venv-bench/bin/python
 
 .venv-bench/.installed: bench/requirements.txt
