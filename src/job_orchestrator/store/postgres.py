@@ -99,6 +99,17 @@ class PostgresStore(SqlStore):
             done[i] = self._job(row, m["completion_result"]) if return_jobs else Completed(m["id"])
         return done
 
+    async def _insert_jobs(
+        self, conn: AsyncConnection, rows_param: str, now: datetime | None
+    ) -> list[Job]:
+        # The NOTIFY rides in the INSERT statement: one round trip and one commit (a separate
+        # NOTIFY statement outside a transaction would be a second commit).
+        result = await conn.execute(
+            self._q.insert_jobs_and_notify,
+            {"rows": rows_param, "now": self._t(now), "channel": NOTIFY_CHANNEL},
+        )
+        return [self._job(row, None) for row in result]
+
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
         # Delivered by PostgreSQL at commit, to every server process listening (this one too).
         for queue in sorted(set(queues)):

@@ -88,6 +88,14 @@ class Queries:
 
         # ---- enqueue -------------------------------------------------------------------
         self.insert_jobs = text(self._insert_jobs_sql())
+        # PostgreSQL: the same, announcing the queues in the same statement. The scalar
+        # subquery makes the notifying CTE run (an unreferenced CTE would not).
+        self.insert_jobs_and_notify = text(
+            f"WITH inserted AS ({self._insert_jobs_sql()}), notified AS ("
+            "SELECT pg_notify(:channel, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q) "
+            "SELECT inserted.*, (SELECT count(*) FROM notified) AS notified FROM inserted "
+            "ORDER BY id"
+        )
         self.find_idempotency_keys = self._listed(
             "SELECT key, job_id, fingerprint FROM job_idempotency_keys "
             f"WHERE {d.any_of('key', 'keys', 'text')}",

@@ -243,6 +243,11 @@ class SqlStore(Store):
     ) -> list[EnqueueResult]:
         if not jobs:
             return []
+        if not any(job.idempotency_key for job in jobs):
+            # One INSERT, atomic on its own (all or nothing for the batch); on PostgreSQL the
+            # wake-up NOTIFY follows it outside a transaction, once the rows are visible.
+            async with self._statement() as conn:
+                return await self._enqueue_in(conn, jobs, now)
         for _ in range(_IDEMPOTENT_ENQUEUE_TRIES):
             try:
                 async with self._write() as conn:
@@ -283,10 +288,7 @@ class SqlStore(Store):
             rows_param = orjson.dumps(
                 [self._enqueue_row(jobs[i], ord_) for ord_, i in enumerate(to_insert)]
             ).decode()
-            result = await conn.execute(
-                self._q.insert_jobs, {"rows": rows_param, "now": self._t(now)}
-            )
-            inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
+            inserted = await self._insert_jobs(conn, rows_param, now)
             created = dict(zip(to_insert, inserted, strict=True))
         for i, new in created.items():
             key = new.idempotency_key
@@ -301,7 +303,6 @@ class SqlStore(Store):
                 raise _KeyRace(key)
         reused_ids = {known[key][0] for key in reuse.values()}
         existing = await self._get_jobs_in(conn, [i for i in reused_ids if i is not None])
-        await self._announce(conn, {j.queue for j in created.values()})
         results: list[EnqueueResult] = []
         for i in range(len(jobs)):
             if i in created:
@@ -311,6 +312,15 @@ class SqlStore(Store):
                 assert job_id is not None
                 results.append(EnqueueResult(existing[job_id], created=False))
         return results
+
+    async def _insert_jobs(
+        self, conn: AsyncConnection, rows_param: str, now: datetime | None
+    ) -> list[Job]:
+        """Insert the rows (JSON), announce their queues; the jobs in request order."""
+        result = await conn.execute(self._q.insert_jobs, {"rows": rows_param, "now": self._t(now)})
+        inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
+        await self._announce(conn, {job.queue for job in inserted})
+        return inserted
 
     def _enqueue_row(self, job: NewJob, ord_: int) -> dict[str, Any]:
         return {
