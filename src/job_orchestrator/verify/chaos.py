@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -192,9 +193,12 @@ async def _chaos(run: Run, stage: Stage, faults: Faults, out: Outcome, options: 
             """Restart workers that died on their own (the poison job)."""
             while True:
                 for slot in slots:
-                    if slot.process is not None and slot.process.poll() is not None:
+                    status = None if slot.process is None else slot.process.poll()
+                    if status is not None:
                         if slot.worker_id not in faults.killed:
                             faults.died.add(slot.worker_id)
+                        if status != -signal.SIGKILL:  # the poison SIGKILLs; nothing else may
+                            f.add(f"worker {slot.worker_id} exited by itself with {status}")
                         replace(slot)
                 await asyncio.sleep(0.2)
 
@@ -227,8 +231,11 @@ async def _chaos(run: Run, stage: Stage, faults: Faults, out: Outcome, options: 
             supervisor.cancel()
             await asyncio.gather(killer, supervisor, return_exceptions=True)
             for slot in slots:
-                if slot.process is not None:
-                    run.processes.stop(slot.process)
+                if slot.process is not None and run.processes.stop(slot.process) not in (
+                    None,
+                    -signal.SIGKILL,
+                ):
+                    f.add(f"worker {slot.worker_id} exited by itself")
         if not finished:
             f.add(f"not every job was terminal {time.monotonic() - started:.0f} s after the start")
         jobs, histories = await _collect(api, queue)

@@ -95,9 +95,12 @@ class Processes:
         self._running.append(process)
         return process
 
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM (a worker hands its running jobs back), SIGKILL after 10 s."""
+    def stop(self, process: subprocess.Popen[bytes]) -> int | None:
+        """SIGTERM (a worker hands its running jobs back), SIGKILL after 10 s. Returns the exit
+        status when the process had already exited by itself, else None."""
+        early = process.poll()
         _stop(process, signal.SIGTERM, wait=10)
+        return early
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL, the whole session (a uvicorn supervisor and its children alike)."""
