@@ -16,8 +16,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,6 +24,7 @@ import httpx
 import pytest
 
 from tests.support.databases import IN_CI, SqliteTemplate
+from tests.support.server import run_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("UI_ARTIFACTS_DIR", ROOT / "test-artifacts" / "ui"))
@@ -104,60 +103,8 @@ class Server:
 
 
 @contextlib.contextmanager
-def _launcher(database_url: str) -> Iterator[Server]:
-    """``python -m tests.ui.launcher``: create_app under uvicorn (the fallback server)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
-    env.update(
-        ORCHESTRATOR_DATABASE_URL=database_url,
-        ORCHESTRATOR_HOST="127.0.0.1",
-        ORCHESTRATOR_PORT=str(port),
-        ORCHESTRATOR_AUTO_MIGRATE="false",
-        ORCHESTRATOR_POLL_INTERVAL="0.2",
-    )
-    log = Path(database_url.removeprefix("sqlite:///") + ".log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.ui.launcher"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited: {log.read_text()[-2000:]}", pytrace=False)
-            try:
-                if server.http.get("/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()[-2000:]}", pytrace=False)
-            time.sleep(0.1)
-        yield server
-    finally:
-        server.http.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def _real_server(database_url: str) -> Iterator[Server | None]:
-    """The real ``orchestrator server`` command (tests/support/server.py), when present."""
-    try:
-        from tests.support.server import run_server
-    except ImportError:
-        yield None
-        return
+def _real_server(database_url: str) -> Iterator[Server]:
+    """The real ``orchestrator server`` command (tests/support/server.py)."""
     with run_server(database_url, env={"ORCHESTRATOR_POLL_INTERVAL": "0.2"}) as process:
         server = Server(process.url, process.process, process.log_path)
         try:
@@ -172,10 +119,7 @@ def ui_server(sqlite_template: SqliteTemplate) -> Iterator[Server]:
     database_url = next(fresh)
     try:
         with contextlib.ExitStack() as stack:
-            server = stack.enter_context(_real_server(database_url))
-            if server is None:
-                server = stack.enter_context(_launcher(database_url))
-            yield server
+            yield stack.enter_context(_real_server(database_url))
     finally:
         with contextlib.suppress(StopIteration):
             next(fresh)
