@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     reaper_interval: float = Field(default=1.0, gt=0)
     reaper_batch_size: int = Field(default=500, ge=1, le=10_000)
     leader_ttl: float = Field(default=10.0, gt=0)
+    # After a database outage, let workers' retried heartbeats and completions land before
+    # expiring leases: attempts must not be burnt by the orchestrator's own outage.
+    reaper_recovery_grace: float = Field(default=10.0, ge=0)
     # Long polls wake on notifications; this slower poll catches jobs whose run_at comes due.
     poll_interval: float = Field(default=0.5, gt=0)
     # Long polls (lease and job waits) are held at most this long, whatever the client asks:

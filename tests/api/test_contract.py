@@ -661,15 +661,16 @@ async def test_heartbeat_extends_the_lease(api: httpx.AsyncClient, service: JobS
     assert (await get_job(api, job["id"]))["lease_expires_at"] == body["lease_expires_at"]
 
 
-async def test_heartbeat_after_the_lease_ran_out_is_lease_lost(
-    api: httpx.AsyncClient, service: JobService
+async def test_a_lease_that_ran_out_is_lost_once_the_reaper_ends_it(
+    api: httpx.AsyncClient, service: JobService, reaper: Reaper
 ) -> None:
     now = await service.db_now()
     job = await enqueue(api, lease_seconds=30, run_at=(now - timedelta(minutes=5)).isoformat())
     (old,) = await service.store.lease(LeaseRequest("w"), now=now - timedelta(seconds=31))
+    assert await reaper.run_once(now=now) is not None
     assert_error(await heartbeat(api, job["id"], old.lease_token), 409, "lease_lost")
     assert_error(await complete(api, job["id"], old.lease_token), 409, "lease_lost")
-    assert (await get_job(api, job["id"]))["state"] == "leased"
+    assert (await get_job(api, job["id"]))["state"] == "pending"
 
 
 async def test_heartbeat_wrong_token_and_unknown_job(api: httpx.AsyncClient) -> None:

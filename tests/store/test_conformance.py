@@ -184,16 +184,30 @@ async def test_stale_and_forged_tokens_change_nothing(store: Store) -> None:
         await store.heartbeat(job.id + 1000, lease.lease_token, now=now)
 
 
-async def test_an_expired_lease_cannot_complete_or_heartbeat(store: Store) -> None:
+async def test_an_expired_lease_is_honoured_until_the_reaper_ends_it(store: Store) -> None:
+    from job_orchestrator.services.reaper import Reaper
+
     now = await store.db_now()
     job = (await store.enqueue(NewJob(type="t", lease_seconds=5), now=now)).job
     lease = await lease_one(store, now=now)
     later = now + seconds(6)
+    # Nobody else can hold the job yet: a late heartbeat revives the lease.
+    beat = await store.heartbeat(job.id, lease.lease_token, now=later)
+    assert beat.lease_expires_at == later + seconds(5)
+    # Once the reaper has ended the attempt, the token is dead.
+    result = await Reaper(store, holder_id="r").run_once(now=later + seconds(6))
+    assert result is not None and result.lease_expired == 1
     with pytest.raises(LeaseLost):
-        await store.heartbeat(job.id, lease.lease_token, now=later)
+        await store.complete(Completion(job.id, lease.lease_token, 1), now=later + seconds(7))
+    assert (await store.get_job(job.id)).state is JobState.PENDING
+
+
+async def test_the_execution_deadline_is_final(store: Store) -> None:
+    now = await store.db_now()
+    job = (await store.enqueue(NewJob(type="t", timeout_seconds=10), now=now)).job
+    lease = await lease_one(store, now=now)
     with pytest.raises(LeaseLost):
-        await store.complete(Completion(job.id, lease.lease_token, 1), now=later)
-    assert (await store.get_job(job.id)).state is JobState.LEASED
+        await store.complete(Completion(job.id, lease.lease_token, 1), now=now + seconds(11))
 
 
 async def test_complete_is_exactly_once(store: Store) -> None:

@@ -56,6 +56,7 @@ def create_app(
             interval=settings.reaper_interval,
             batch_size=settings.reaper_batch_size,
             leader_ttl=settings.leader_ttl,
+            recovery_grace=settings.reaper_recovery_grace,
             metrics=service.metrics,
         )
         app.state.service = service

@@ -39,6 +39,7 @@ class Reaper:
         interval: float = 1.0,
         batch_size: int = 500,
         leader_ttl: float = 10.0,
+        recovery_grace: float = 10.0,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
@@ -46,6 +47,9 @@ class Reaper:
         self.interval = interval
         self.batch_size = batch_size
         self.leader_ttl = leader_ttl
+        self.recovery_grace = recovery_grace
+        self._in_outage = False
+        self._recovered_at: float | None = None
         self.metrics = metrics
         self._stopping = asyncio.Event()
 
@@ -81,15 +85,38 @@ class Reaper:
 
     async def run(self) -> None:
         """Reap every ``interval`` seconds until ``stop()``; database outages are waited out."""
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             try:
-                await self.run_once()
+                await self._round(loop.time())
             except StoreUnavailable as error:
-                log.warning("reaper: %s; will retry", error.message)
+                if not self._in_outage:
+                    log.warning("reaper: %s; will retry", error.message)
+                self._in_outage = True
             except Exception:  # never let the loop die: log and carry on next round
                 log.exception("reaper round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
+
+    async def _round(self, now: float) -> None:
+        """One round of the loop: after a database outage, hold off before expiring leases.
+
+        While the database was down, workers could neither heartbeat nor complete; their
+        retries land once it is back. Expiring their leases first would burn attempts that
+        did nothing wrong, so for ``recovery_grace`` seconds the reaper only watches.
+        """
+        if self._in_outage:
+            await self.store.ping()  # raises while the database is still down
+            self._in_outage = False
+            self._recovered_at = now
+            log.info(
+                "reaper: the database is back; expiring leases again in %.0f s", self.recovery_grace
+            )
+            return
+        if self._recovered_at is not None and now - self._recovered_at < self.recovery_grace:
+            return
+        self._recovered_at = None
+        await self.run_once()
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -52,10 +52,17 @@ ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
 
 
 def leased_and_valid(now: str, *, token: str = ":token_hash", table: str = "") -> str:
-    """The guard of every call a lease holder makes: still leased, same token, not expired."""
+    """The guard of every call a lease holder makes: still leased by this token, deadline not
+    passed.
+
+    A lease past ``lease_expires_at`` is still honoured until the reaper ends it (as SQS
+    honours the last receipt handle until the message is received again): nobody else can
+    hold the job before that, and a completion delayed by a database outage must not be
+    thrown away. The execution deadline, on the other hand, is final.
+    """
     t = f"{table}." if table else ""
     return (
-        f"{t}state = 'leased' AND {t}lease_token_hash = {token} AND {t}lease_expires_at > {now} "
+        f"{t}state = 'leased' AND {t}lease_token_hash = {token} "
         f"AND ({t}deadline IS NULL OR {t}deadline > {now})"
     )
 
