@@ -247,6 +247,12 @@ async def _chaos(run: Run, stage: Stage, faults: Faults, out: Outcome, options: 
             ledger.records(),
             f,
             killed_workers=frozenset(faults.killed | faults.died),
+            excused_attempts=frozenset(
+                (job_id, int(a["attempt"]))
+                for job_id, attempts in histories.items()
+                for a in attempts
+                if a["outcome"] not in ("succeeded", None) and stranded_by_api_kill(a, faults)
+            ),
         )
         out.faults = faults.total
         answers = ", ".join(f"{k}x{v}" for k, v in sorted(faults.outage_answers.items()))
@@ -390,13 +396,9 @@ def _check(
         for a in histories.get(job["id"], []):
             if a["outcome"] in ("succeeded", None) or a["worker_id"] in killed:
                 continue
-            leased = ts(a["leased_at"]).timestamp()
-            stranded = any(
-                a["worker_id"] in faults.api_workers.get(url, set()) and abs(leased - at) < 1.5
-                for at, url in faults.api_kills
-            )
-            if stranded:
+            if stranded_by_api_kill(a, faults):
                 continue
+            leased = ts(a["leased_at"]).timestamp()
             during = any(
                 start - LEASE_SECONDS <= leased <= end + 1 for start, end in faults.outages
             )
@@ -414,3 +416,20 @@ def _check(
         f.add(f"API answers during the outage included {bad}; expected 503 only")
     if faults.outages and faults.outage_answers.get("503", 0) == 0:
         f.add("the database outage was not observed: no 503 from the API")
+
+
+def stranded_by_api_kill(attempt: dict[str, Any], faults: Faults) -> bool:
+    """An attempt open when we SIGKILLed the API process its worker talks to.
+
+    Its worker could neither heartbeat nor complete until that process came back, so its lease
+    may rightly run out and the job run again elsewhere: at-least-once, not a lost attempt.
+    (Local time against the database clock: valid because both run on this host.)
+    """
+    leased = ts(attempt["leased_at"]).timestamp()
+    finished = ts(attempt["finished_at"]).timestamp() if attempt.get("finished_at") else None
+    return any(
+        attempt["worker_id"] in faults.api_workers.get(url, set())
+        and leased <= at + 1.5
+        and (finished is None or finished >= at)
+        for at, url in faults.api_kills
+    )

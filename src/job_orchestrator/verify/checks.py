@@ -113,6 +113,7 @@ def check_ledger(
     findings: Findings,
     *,
     killed_workers: frozenset[str] = frozenset(),
+    excused_attempts: frozenset[tuple[str, int]] = frozenset(),
     exactly_once: bool = False,
 ) -> dict[str, int]:
     """Returns figures: effects applied, re-runs after a killed worker."""
@@ -146,7 +147,9 @@ def check_ledger(
         attempt = holder.get((record.job, record.attempt))
         if attempt is None or attempt.get("outcome") == "succeeded":
             continue
-        if record.worker in killed_workers and not exactly_once:
+        if not exactly_once and (
+            record.worker in killed_workers or (record.job, record.attempt) in excused_attempts
+        ):
             reruns += 1
         else:
             findings.add(
