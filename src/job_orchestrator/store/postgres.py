@@ -15,6 +15,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
+from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import translate_errors
 from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
@@ -115,7 +116,7 @@ class PostgresStore(SqlStore):
         for queue in sorted(set(queues)):
             await conn.execute(self._q.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
 
-    async def start_listening(self, on_queue_ready: Any) -> None:
+    async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
         await super().start_listening(on_queue_ready)
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(), name="pg-listen")

@@ -188,9 +188,9 @@ class SqlStore(Store):
             run_at=t(run_at),  # type: ignore[arg-type]
             created_at=t(created_at),  # type: ignore[arg-type]
             updated_at=t(updated_at),  # type: ignore[arg-type]
-            finished_at=t(finished_at) if finished_at is not None else None,
-            lease_expires_at=t(lease_expires_at) if lease_expires_at is not None else None,
-            deadline=t(deadline) if deadline is not None else None,
+            finished_at=t(finished_at),
+            lease_expires_at=t(lease_expires_at),
+            deadline=t(deadline),
             timeout_seconds=timeout_seconds,
             lease_seconds=lease_seconds,
             retry=RetryPolicy(retry_initial, retry_multiplier, retry_max, bool(retry_jitter)),
