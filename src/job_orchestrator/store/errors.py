@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 from job_orchestrator.domain.errors import StoreUnavailable
@@ -32,6 +33,13 @@ def is_unavailable(error: BaseException) -> bool:
             return code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
         # SQLite "database is locked" past the busy timeout, or a lost asyncpg connection.
         return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+    # Raised by asyncpg itself on the raw hot path (see raw_statements).
+    if isinstance(error, asyncpg.PostgresError):
+        code = _sqlstate(error)
+        return code is not None and code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    # "connection is closed", or a protocol stuck after the server dropped the connection.
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return True
     return isinstance(error, OSError | TimeoutError | sa_exc.TimeoutError)
 
 

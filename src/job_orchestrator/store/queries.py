@@ -25,6 +25,8 @@ LEASE_COLUMNS = (
     "id, attempts, lease_token_hash, lease_expires_at, deadline, queue, type, payload, "
     "heartbeat_details, lease_seconds, timeout_seconds, leased_at, run_at"
 )
+# Rows are read by position on the hot path; this is where the token hash sits in a lease row.
+LEASE_TOKEN_HASH = [c.strip() for c in LEASE_COLUMNS.split(",")].index("lease_token_hash")
 INSERT_JOB_COLUMNS = (
     "queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
     "updated_at, lease_seconds, timeout_seconds, retry_initial_seconds, retry_multiplier, "

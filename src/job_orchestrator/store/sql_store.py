@@ -12,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import Row
@@ -50,7 +50,7 @@ from job_orchestrator.domain.states import AttemptOutcome, JobState
 from job_orchestrator.store.base import QueueReadyCallback, Store
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.errors import translate_errors
-from job_orchestrator.store.queries import Queries
+from job_orchestrator.store.queries import LEASE_TOKEN_HASH, Queries
 
 # Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
 _IDEMPOTENT_ENQUEUE_TRIES = 5
@@ -161,7 +161,7 @@ class SqlStore(Store):
         return now
 
     # ---- row mapping ------------------------------------------------------------------------
-    def _job(self, row: Row[Any], result: Any = _RESULT_COLUMN) -> Job:
+    def _job(self, row: Sequence[Any], result: Any = _RESULT_COLUMN) -> Job:
         """A row whose first columns are JOB_COLUMNS; the stored result is ``result`` (JSON
         text) when given, else the column right after them (reads join job_completions).
 
@@ -174,7 +174,7 @@ class SqlStore(Store):
             lease_seconds, retry_initial, retry_multiplier, retry_max, retry_jitter,
             idempotency_key, last_error, heartbeat_details, cancel_requested, worker_id, owner,
             *rest,
-        ) = cast("tuple[Any, ...]", row)  # fmt: skip
+        ) = row  # fmt: skip
         t = self._d.decode_time
         return Job(
             id=id_,
@@ -203,23 +203,27 @@ class SqlStore(Store):
             owner=owner,
         )
 
-    def _lease(self, row: Row[Any], token: str) -> Lease:
-        m = row._mapping
+    def _lease(self, row: Sequence[Any], token: str) -> Lease:
+        """A row of LEASE_COLUMNS (positional: a SQLAlchemy row or an asyncpg record)."""
+        (
+            id_, attempts, _token_hash, lease_expires_at, deadline, queue, type_, payload,
+            heartbeat_details, lease_seconds, timeout_seconds, leased_at, run_at,
+        ) = row  # fmt: skip
         t = self._d.decode_time
         return Lease(
-            job_id=m["id"],
+            job_id=id_,
             lease_token=token,
-            attempt=m["attempts"],
-            lease_expires_at=t(m["lease_expires_at"]),  # type: ignore[arg-type]
-            deadline=t(m["deadline"]),
-            queue=m["queue"],
-            type=m["type"],
-            payload=decode_json(m["payload"]),
-            heartbeat_details=decode_json(m["heartbeat_details"]),
-            lease_seconds=m["lease_seconds"],
-            timeout_seconds=m["timeout_seconds"],
-            leased_at=t(m["leased_at"]),  # type: ignore[arg-type]
-            run_at=t(m["run_at"]),  # type: ignore[arg-type]
+            attempt=attempts,
+            lease_expires_at=t(lease_expires_at),  # type: ignore[arg-type]
+            deadline=t(deadline),
+            queue=queue,
+            type=type_,
+            payload=decode_json(payload),
+            heartbeat_details=decode_json(heartbeat_details),
+            lease_seconds=lease_seconds,
+            timeout_seconds=timeout_seconds,
+            leased_at=t(leased_at),  # type: ignore[arg-type]
+            run_at=t(run_at),  # type: ignore[arg-type]
         )
 
     # ---- wake-ups ---------------------------------------------------------------------------
@@ -452,7 +456,7 @@ class SqlStore(Store):
         by_hash = {hash_token(token): token for token in tokens}
         async with self._statement() as conn:
             rows = await self._claim(conn, request, list(by_hash), now)
-        leases = [self._lease(row, by_hash[row._mapping["lease_token_hash"]]) for row in rows]
+        leases = [self._lease(row, by_hash[row[LEASE_TOKEN_HASH]]) for row in rows]
         leases.sort(key=lambda lease: lease.job_id)
         return leases
 
@@ -476,7 +480,7 @@ class SqlStore(Store):
         request: LeaseRequest,
         token_hashes: list[str],
         now: datetime | None,
-    ) -> list[Row[Any]]:
+    ) -> Sequence[Sequence[Any]]:
         raise NotImplementedError  # each dialect claims its own way
 
     async def heartbeat(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, event
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
@@ -57,7 +58,7 @@ class SqliteStore(SqlStore):
         request: LeaseRequest,
         token_hashes: list[str],
         now: datetime | None,
-    ) -> list[Row[Any]]:
+    ) -> Sequence[Sequence[Any]]:
         statement = self._q.claim(types=bool(request.types))
         params = self._claim_params(request, orjson.dumps(token_hashes).decode(), now)
         rows = list(await conn.execute(statement, params))
