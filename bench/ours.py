@@ -59,6 +59,9 @@ JOB_TYPE = "noop"
 PRODUCT_BIN = REPO_ROOT / ".venv" / "bin"
 #: Handler slots per worker process unless told otherwise (the headline topology).
 DEFAULT_SLOTS_PER_PROCESS = 10
+#: The SDK's prefetch per worker process (jobs leased ahead of free slots), as docs/sdk.md
+#: recommends for many short jobs.
+DEFAULT_PREFETCH = 0
 
 
 def split_slots(slots: int, per_process: int) -> list[int]:
@@ -81,10 +84,13 @@ def config(
     *,
     servers: int = 1,
     slots_per_process: int = DEFAULT_SLOTS_PER_PROCESS,
+    prefetch: int = DEFAULT_PREFETCH,
     preload: int = 0,
 ) -> dict[str, Any]:
     topo = topology(workload.workers, slots_per_process)
     summary = f"{backend}, {servers} API proc, {topo}"
+    if prefetch:
+        summary += f", prefetch {prefetch}"
     if preload:
         summary += f", {preload:,} finished jobs preloaded"
     return {
@@ -94,6 +100,7 @@ def config(
         "worker_processes": len(split_slots(workload.workers, slots_per_process)),
         "worker_slots": workload.workers,
         "worker_topology": topo,
+        "worker_prefetch": prefetch,
         "worker": "SDK Worker (uvloop, aiohttp), async no-op handler, SDK defaults "
         "(batched completions, batched heartbeats, long poll 10 s)",
         "producer": "SDK AsyncClient: enqueue_many (1,000 per POST /v1/jobs/batch), "
@@ -112,6 +119,7 @@ class OursSystem(SystemUnderTest):
         *,
         servers: int = 1,
         slots_per_process: int = DEFAULT_SLOTS_PER_PROCESS,
+        prefetch: int = DEFAULT_PREFETCH,
         preload: int = 0,
         label: str | None = None,
         worker_args: Sequence[str] = (),
@@ -121,6 +129,7 @@ class OursSystem(SystemUnderTest):
         self.backend = backend
         self.servers = servers
         self.slots_per_process = slots_per_process
+        self.prefetch = prefetch
         self.preload = preload
         self.worker_args = list(worker_args)
         self.pg_database = DATABASE if backend == "postgres" else None
@@ -140,6 +149,7 @@ class OursSystem(SystemUnderTest):
             self.backend,
             servers=self.servers,
             slots_per_process=self.slots_per_process,
+            prefetch=self.prefetch,
             preload=self.preload,
         )
 
@@ -295,6 +305,8 @@ class OursSystem(SystemUnderTest):
                     QUEUE,
                     "--concurrency",
                     str(slots),
+                    "--prefetch",
+                    str(self.prefetch),
                     *self.worker_args,
                 ],
                 {"BENCH_PROBE_ADDR": probe_addr},

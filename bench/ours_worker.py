@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", required=True)
     p.add_argument("--queue", default="bench")
     p.add_argument("--concurrency", type=int, default=10, help="handler slots in this process")
+    p.add_argument(
+        "--prefetch", type=int, default=0, help="jobs leased ahead of free slots (SDK option)"
+    )
     p.add_argument("--poll-seconds", type=float, default=10.0, help="long poll wait")
     p.add_argument(
         "--completion-flush-seconds",
@@ -50,6 +53,7 @@ async def main_async(args: argparse.Namespace) -> None:
         queues=[args.queue],
         handlers=[noop],
         concurrency=args.concurrency,
+        prefetch=args.prefetch,
         poll_seconds=args.poll_seconds,
         grace_seconds=5.0,
         **options,

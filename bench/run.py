@@ -77,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="handler slots per job-orchestrator worker process (workers = total slots)",
     )
     p.add_argument(
+        "--ours-prefetch",
+        type=int,
+        default=ours.DEFAULT_PREFETCH,
+        help="the SDK Worker's prefetch per job-orchestrator worker process "
+        "(jobs leased ahead of free slots)",
+    )
+    p.add_argument(
         "--preload",
         type=int,
         default=0,
@@ -170,6 +177,7 @@ async def main_async(args: argparse.Namespace) -> list[SystemResult]:
             options: dict[str, Any] = {
                 "servers": args.ours_servers,
                 "slots_per_process": args.ours_slots_per_process,
+                "prefetch": args.ours_prefetch,
             }
             results.append(await run_ours(workload, backend, tracker(ours.NAME), **options))
             if args.preload:

@@ -63,6 +63,7 @@ DRIVERS: dict[str, tuple[Event, int]] = {
     "expire_last_attempt": (Event.FAIL_DEAD, 1),
     "cancel": (Event.CANCEL, 3),
     "retry": (Event.RETRY, 3),
+    "release": (Event.RELEASE, 3),
 }
 CONFLICT_CODES = {
     "complete": ("lease_lost", "already_completed"),
@@ -71,6 +72,7 @@ CONFLICT_CODES = {
     "fail_last_attempt": ("lease_lost",),
     "cancel": ("invalid_transition",),
     "retry": ("invalid_transition",),
+    "release": ("lease_lost",),
 }
 
 
@@ -98,6 +100,15 @@ async def drive(
         reaped = await reaper.run_once(now=now + timedelta(hours=1))
         assert reaped is not None, "this process must lead the reaper"
         return reaped.total == 1, None
+    if name == "release":  # a batch call: the job's own answer is its item
+        response = await api.post(
+            "/v1/workers/release", json={"releases": [{"job_id": job_id, "lease_token": token}]}
+        )
+        assert response.status_code == 200, response.text
+        item = response.json()["results"][0]
+        if item["status"] != 200:
+            assert item["status"] == 409 and item["error"]["code"] in CONFLICT_CODES[name], item
+        return item["status"] == 200, None
     response: httpx.Response
     if name == "complete":
         response = await complete(api, job_id, token, {"grid": 1}, idempotency_key="grid")
@@ -149,3 +160,6 @@ async def test_transition(
             assert after["attempts"] == before["attempts"] + 1
         if name == "retry":
             assert after["attempts"] == 0
+        if name == "release":  # the attempt is given back, as if never leased
+            assert after["attempts"] == before["attempts"] - 1
+            assert after["lease_expires_at"] is None

@@ -314,3 +314,64 @@ async def test_graceful_shutdown_leaves_nothing_leased(
         assert job.last_error["type"] == "WorkerShutdown"
         assert job.run_at - job.updated_at < timedelta(seconds=5)  # retried at once
     assert (await aclient.get(jobs["loops"].id)).heartbeat_details == {"progress": "some"}
+
+
+async def test_prefetch_leases_ahead_but_runs_only_concurrency_at_once(
+    server_url: str, aclient: AsyncClient, queue: str
+) -> None:
+    running = 0
+    peak = 0
+
+    @handler("short")
+    async def short(payload: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return payload
+
+    jobs = await aclient.enqueue_many([JobSpec("short", i, queue=queue) for i in range(200)])
+    async with running_worker(server_url, queue, [short], concurrency=4, prefetch=12) as worker:
+        results = [await aclient.wait(job.id, timeout=60) for job in jobs]
+        assert worker.running_jobs == 0
+    assert results == list(range(200)) and peak == 4
+    # Every job ran once, on its first attempt: waiting in the buffer cost nothing.
+    assert {(await aclient.get(job.id)).attempts for job in jobs} == {1}
+
+
+async def test_shutdown_releases_prefetched_jobs_without_using_an_attempt(
+    server_url: str, aclient: AsyncClient, queue: str
+) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    @handler("hold")
+    async def hold(_: Any) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    jobs = await aclient.enqueue_many(
+        [JobSpec("hold", queue=queue, max_attempts=1) for _ in range(4)]
+    )
+    async with running_worker(server_url, queue, [hold], concurrency=1, prefetch=3) as worker:
+        await asyncio.wait_for(started.wait(), 20)
+
+        async def all_leased() -> bool:
+            return len((await aclient.list_jobs(queue=queue, state="leased")).jobs) == 4
+
+        await eventually(all_leased, what="the prefetched jobs to be leased")
+        assert worker.running_jobs == 4
+        stopping = asyncio.create_task(worker.shutdown())
+        await asyncio.sleep(0.3)  # the release goes out first; the running job is in its grace
+        release.set()
+        await stopping
+    states = {job.id: await aclient.get(job.id) for job in jobs}
+    finished = [j for j in states.values() if j.state is JobState.SUCCEEDED]
+    waiting = [j for j in states.values() if j.state is JobState.PENDING]
+    assert len(finished) == 1 and finished[0].attempts == 1
+    # max_attempts=1, yet they are pending, not dead: the release gave their attempt back.
+    assert len(waiting) == 3 and all(j.attempts == 0 and j.last_error is None for j in waiting)
+    for job in waiting:
+        assert await aclient.attempts(job.id) == []

@@ -91,6 +91,12 @@ def endpoints(f: Fixture) -> list[tuple[str, str, Any, set[str]]]:
             {"heartbeats": [{"job_id": f.leased_id, "lease_token": f.lease_token}]},
             {"worker"},
         ),
+        (  # the pending job with another job's token: 200 with a per-item 409, changes nothing
+            "POST",
+            "/v1/workers/release",
+            {"releases": [{"job_id": f.pending_id, "lease_token": f.lease_token}]},
+            {"worker"},
+        ),
         ("GET", "/v1/metrics", None, {"reader"}),
         ("GET", "/metrics", None, {"reader"}),
         # State-changing calls last, each on its own job.

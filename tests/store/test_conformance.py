@@ -283,6 +283,36 @@ async def test_fail_retries_with_backoff_then_dead_letters(store: Store) -> None
     assert outcomes == [AttemptOutcome.FAILED] * 3
 
 
+async def test_release_gives_an_unstarted_lease_back_without_using_an_attempt(
+    store: Store,
+) -> None:
+    job = (await store.enqueue(NewJob(type="t", max_attempts=1))).job
+    other = (await store.enqueue(NewJob(type="t"))).job
+    first = await store.lease(LeaseRequest(worker_id="w1", max_jobs=2))
+    tokens = {lease.job_id: lease.lease_token for lease in first}
+    outcomes = await store.release_many(
+        [
+            (job.id, tokens[job.id]),
+            (other.id, "forged-token"),  # not the lease: refused, nothing changes
+            (10**12, tokens[job.id]),  # no such job
+        ]
+    )
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], LeaseLost) and isinstance(outcomes[2], JobNotFound)
+    released = await store.get_job(job.id)
+    assert released.state is JobState.PENDING and released.attempts == 0
+    assert released.lease_expires_at is None and await store.list_attempts(job.id) == []
+    assert (await store.get_job(other.id)).state is JobState.LEASED
+    # The old token is dead; a re-lease is attempt 1 again (max_attempts=1 is not used up).
+    again = await lease_one(store)
+    assert again.job_id == job.id and again.attempt == 1
+    stale = await store.release_many([(job.id, tokens[job.id])])
+    assert isinstance(stale[0], LeaseLost)
+    done = await store.complete(Completion(job.id, again.lease_token, "ok"))
+    assert done.state is JobState.SUCCEEDED and done.attempts == 1
+    assert [a.attempt for a in await store.list_attempts(job.id)] == [1]
+
+
 async def test_non_retryable_failure_dead_letters_at_once(store: Store) -> None:
     job = (await store.enqueue(NewJob(type="t", max_attempts=10))).job
     lease = await lease_one(store)

@@ -21,6 +21,8 @@ CONTRACT = {
     ("leased", "cancel"): "cancelled",
     ("dlq", "retry"): "pending",
     ("cancelled", "retry"): "pending",
+    # Extension: a worker hands back a lease it never started (POST /v1/workers/release).
+    ("leased", "release"): "pending",
 }
 
 

@@ -61,6 +61,12 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 def worker(
     target: Annotated[str, typer.Argument(metavar="MODULE:ATTR", help="Where the handlers are")],
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at the same time")] = 10,
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Jobs leased ahead of free slots (for many short jobs; 0 for long ones)"
+        ),
+    ] = 0,
     queues: Annotated[
         list[str] | None, typer.Option("--queues", "-q", help="Queues to serve (repeat or a,b)")
     ] = None,
@@ -84,6 +90,7 @@ def worker(
         handlers=handlers,
         queues=split_queues(queues or []),
         concurrency=concurrency,
+        prefetch=prefetch,
         grace_seconds=grace,
         poll_seconds=poll,
         worker_id=worker_id,

@@ -25,6 +25,7 @@ class Event(StrEnum):
     FAIL_DEAD = "fail_dead"  # fail, lease expiry or timeout, exhausted or non-retryable
     CANCEL = "cancel"
     RETRY = "retry"  # redrive from dlq or cancelled
+    RELEASE = "release"  # a worker hands back a lease it never started (prefetch, shutdown)
 
 
 class AttemptOutcome(StrEnum):
@@ -44,6 +45,7 @@ TRANSITIONS: dict[tuple[JobState, Event], JobState] = {
     (JobState.LEASED, Event.COMPLETE): JobState.SUCCEEDED,
     (JobState.LEASED, Event.FAIL_RETRY): JobState.PENDING,
     (JobState.LEASED, Event.FAIL_DEAD): JobState.DLQ,
+    (JobState.LEASED, Event.RELEASE): JobState.PENDING,
     (JobState.PENDING, Event.CANCEL): JobState.CANCELLED,
     (JobState.LEASED, Event.CANCEL): JobState.CANCELLED,
     (JobState.DLQ, Event.RETRY): JobState.PENDING,

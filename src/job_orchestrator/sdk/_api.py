@@ -165,6 +165,16 @@ def complete_batch(items: Sequence[dict[str, Any]]) -> Call[list[dict[str, Any]]
     )
 
 
+def release_batch(items: Sequence[dict[str, Any]]) -> Call[list[dict[str, Any]]]:
+    """Items are ``{"job_id", "lease_token"}``: leases handed back unstarted."""
+    return Call(
+        "POST",
+        "/v1/workers/release",
+        lambda data: list(data["results"]),
+        body={"releases": list(items)},
+    )
+
+
 def complete(job_id: str, lease_token: str, result: Any, idempotency_key: str) -> Call[Job]:
     body = {"lease_token": lease_token, "result": result, "idempotency_key": idempotency_key}
     return Call("POST", _job_path(job_id, "/complete"), Job.from_dict, body=body)

@@ -13,6 +13,7 @@ from job_orchestrator.sdk.models import Lease
 
 
 class Phase(Enum):
+    WAITING = "waiting"  # leased ahead (prefetch), waiting for a free slot; heartbeats are sent
     RUNNING = "running"  # the handler runs; heartbeats are sent
     REPORTING = "reporting"  # the handler returned; complete/fail is on its way
     DONE = "done"

@@ -99,7 +99,7 @@ class Heartbeats:
 
 
 def apply_result(attempt: RunningAttempt, version: int, result: dict[str, Any]) -> None:
-    if attempt.phase is not Phase.RUNNING:
+    if attempt.phase not in (Phase.WAITING, Phase.RUNNING):
         return  # the handler already returned: a late answer changes nothing
     status = result.get("status")
     if status == 200:

@@ -166,6 +166,13 @@ class JobService:
         self.hub.job_changed(job_id)
         return job
 
+    async def release_many(self, leases: Sequence[tuple[int, str]]) -> list[DomainError | None]:
+        outcomes = await self.store.release_many(leases)
+        for (job_id, _), outcome in zip(leases, outcomes, strict=True):
+            if outcome is None:
+                self.hub.job_changed(job_id)
+        return outcomes
+
     # ---- operations -------------------------------------------------------------------------
     async def job_counts(self) -> list[tuple[str, str, int]]:
         counts = await self.store.counts_by_queue_state()

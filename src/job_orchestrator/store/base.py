@@ -133,6 +133,14 @@ class Store(ABC):
         self, job_id: int, lease_token: str, failure: FailureInfo, *, now: datetime | None = None
     ) -> Job: ...
 
+    @abstractmethod
+    async def release_many(
+        self, leases: Sequence[tuple[int, str]], *, now: datetime | None = None
+    ) -> list[DomainError | None]:
+        """Hand back (job id, lease token) pairs whose work never started: each job is pending
+        again with its attempt given back. Per pair: None, or why nothing changed
+        (JobNotFound, LeaseLost)."""
+
     # ---- maintenance ----------------------------------------------------------------------
     @abstractmethod
     async def reap_expired(self, *, batch_size: int, now: datetime | None = None) -> ReapResult:

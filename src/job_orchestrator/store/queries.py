@@ -151,6 +151,18 @@ class Queries:
             f"RETURNING {JOB_COLUMNS}"
         )
 
+        # A lease handed back unstarted is undone: the attempt it counted is given back and
+        # its (never started) attempt row removed, so attempts stay 1..n without gaps.
+        self.release_lease = text(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, "
+            "lease_token_hash = NULL, lease_expires_at = NULL, deadline = NULL, "
+            f"updated_at = {now} WHERE id = :job_id AND {leased_and_valid(now)} "
+            "RETURNING queue"
+        )
+        self.forget_running_attempt = text(
+            "DELETE FROM job_attempts WHERE job_id = :job_id AND outcome IS NULL"
+        )
+
         # ---- operations ------------------------------------------------------------------
         # A leased job is cancelled at once; its worker learns it from its next heartbeat, which
         # still matches the token (kept on purpose) and answers cancel_requested.

@@ -598,6 +598,32 @@ class SqlStore(Store):
                 now=now,
             )
 
+    async def release_many(
+        self, leases: Sequence[tuple[int, str]], *, now: datetime | None = None
+    ) -> list[DomainError | None]:
+        outcomes: list[DomainError | None] = []
+        released_queues: set[str] = set()
+        # One transaction: rare (a stopping worker's unstarted leases), so per-item statements.
+        async with self._write() as conn:
+            for job_id, token in leases:
+                params = {"job_id": job_id, "token_hash": hash_token(token), "now": self._t(now)}
+                queue = (await conn.execute(self._q.release_lease, params)).scalar()
+                if queue is None:
+                    try:
+                        await self._require_job(conn, job_id)
+                    except JobNotFound as missing:
+                        outcomes.append(missing)
+                        continue
+                    outcomes.append(
+                        LeaseLost(f"the lease token is not job {job_id}'s current lease")
+                    )
+                    continue
+                await conn.execute(self._q.forget_running_attempt, {"job_id": job_id})
+                released_queues.add(queue)
+                outcomes.append(None)
+            await self._announce(conn, released_queues)
+        return outcomes
+
     async def _end_attempt(
         self,
         conn: AsyncConnection,

@@ -25,6 +25,8 @@ from job_orchestrator.api.schemas import (
     JobOut,
     LeaseListOut,
     LeaseRequestModel,
+    ReleaseBatchOut,
+    ReleaseBatchRequest,
 )
 from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict
 from job_orchestrator.domain.errors import DomainError
@@ -180,5 +182,34 @@ async def heartbeat_batch(
                 "lease_expires_at": iso(result.lease_expires_at),
                 "cancel_requested": result.cancel_requested,
             }
+        )
+    return OrjsonResponse({"results": results})
+
+
+@router.post(
+    "/v1/workers/release",
+    response_model=ReleaseBatchOut,
+    responses=deps.COMMON_ERRORS,
+    summary="Hand back leases that were never started (extension)",
+)
+async def release_batch(
+    body: ReleaseBatchRequest, request: Request, _principal: Worker
+) -> Response:
+    """For a worker that leased ahead (prefetch) and stops before starting some jobs: each
+    released job is pending again at once and its attempt is given back, as if it had never
+    been leased. Only the current lease token releases (404/409 per item otherwise); a job
+    whose handler ran must be completed or failed instead."""
+    results: list[dict[str, Any] | None] = [None] * len(body.releases)
+    valid: list[tuple[int, tuple[int, str]]] = []
+    for i, item in enumerate(body.releases):
+        try:
+            valid.append((i, (deps.parse_job_id(item.job_id), item.lease_token)))
+        except DomainError as error:
+            results[i] = _item_error(item.job_id, error)
+    outcomes = await deps.service(request).release_many([lease for _, lease in valid])
+    for (i, (job_id, _)), outcome in zip(valid, outcomes, strict=True):
+        wire_id = str(job_id)
+        results[i] = (
+            {"job_id": wire_id, "status": 200} if outcome is None else _item_error(wire_id, outcome)
         )
     return OrjsonResponse({"results": results})
