@@ -209,7 +209,9 @@ async def test_payload_over_256_kib_is_413(api: httpx.AsyncClient) -> None:
         field="payload",
     )
     batch = {"jobs": [{"type": "t"}, {"type": "t", "payload": payload}]}
-    assert_error(await post(api, "/v1/jobs/batch", batch), 413, "payload_too_large")
+    assert_error(
+        await post(api, "/v1/jobs/batch", batch), 413, "payload_too_large", field="jobs.1.payload"
+    )
     assert (await api.get("/v1/jobs")).json()["jobs"] == []
     # Just under the limit is fine.
     ok = await post(api, "/v1/jobs", {"type": "t", "payload": "p" * (256 * KIB - 100)})

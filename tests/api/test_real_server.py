@@ -112,7 +112,7 @@ async def test_two_server_processes_on_postgresql(postgres_url: str) -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             body = {"jobs": [{"type": "many", "payload": {"i": i}} for i in range(60)]}
             created = await client.post("/v1/jobs/batch", json=body)
-            assert created.status_code == 201, created.text
+            assert created.status_code == 201, (created.text, server.log())
             ids = {j["id"] for j in created.json()["jobs"]}
 
         seen: list[str] = []

@@ -40,9 +40,10 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_new_job(body: EnqueueRequest, request: Request, owner: str | None) -> NewJob:
-    limit = deps.settings(request).max_json_field_bytes
-    deps.check_json_field(body.payload, "payload", limit)
+def to_new_job(
+    body: EnqueueRequest, limit: int, owner: str | None, field: str = "payload"
+) -> NewJob:
+    deps.check_json_field(body.payload, field, limit)
     fingerprint = None
     if body.idempotency_key is not None:
         canonical = jsoncodec.canonical(body.model_dump(mode="json"))
@@ -83,7 +84,7 @@ def to_new_job(body: EnqueueRequest, request: Request, owner: str | None) -> New
 async def enqueue(
     body: EnqueueRequest, request: Request, principal: Producer, _rate: RateLimit
 ) -> Response:
-    new_job = to_new_job(body, request, principal.key_id)
+    new_job = to_new_job(body, deps.settings(request).max_json_field_bytes, principal.key_id)
     result = (await deps.service(request).enqueue_many([new_job]))[0]
     return OrjsonResponse(job_dict(result.job), status_code=201 if result.created else 200)
 
@@ -97,7 +98,11 @@ async def enqueue(
 async def enqueue_batch(
     body: EnqueueBatchRequest, request: Request, principal: Producer, _rate: RateLimit
 ) -> Response:
-    new_jobs = [to_new_job(job, request, principal.key_id) for job in body.jobs]
+    limit = deps.settings(request).max_json_field_bytes
+    new_jobs = [
+        to_new_job(job, limit, principal.key_id, f"jobs.{i}.payload")
+        for i, job in enumerate(body.jobs)
+    ]
     results = await deps.service(request).enqueue_many(new_jobs)
     return OrjsonResponse({"jobs": [job_dict(r.job) for r in results]}, status_code=201)
 
