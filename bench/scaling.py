@@ -85,9 +85,16 @@ async def run_servers(
     workers_list: list[int],
     cap: int,
     per_process: int,
+    prefetch: int,
     console: Console,
 ) -> list[dict[str, Any]]:
-    sut = OursSystem(Workload(jobs=cap), backend, servers=servers, slots_per_process=per_process)
+    sut = OursSystem(
+        Workload(jobs=cap),
+        backend,
+        servers=servers,
+        slots_per_process=per_process,
+        prefetch=prefetch,
+    )
     if reason := await sut.unavailable_reason():
         console.print(f"[yellow]skipped: {reason}[/]")
         return []
@@ -183,13 +190,19 @@ async def main_async(args: argparse.Namespace) -> None:
     points: list[dict[str, Any]] = []
     for servers in [int(s) for s in args.servers.split(",")]:
         points += await run_servers(
-            backend, servers, workers_list, args.jobs, args.slots_per_process, console
+            backend,
+            servers,
+            workers_list,
+            args.jobs,
+            args.slots_per_process,
+            args.prefetch,
+            console,
         )
     if not points:
         return
     print_table(console, points)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"backend": backend, "cpus": CORES, "points": points}
+    doc = {"backend": backend, "cpus": CORES, "prefetch": args.prefetch, "points": points}
     args.json.write_text(json.dumps(doc, indent=2) + "\n")
     draw(args.plot, points)
     console.print(f"results: {args.json}\nplot: {args.plot}")
@@ -202,6 +215,13 @@ def main() -> None:
     p.add_argument("--servers", default="1,2", help="API server process counts to compare")
     p.add_argument("--jobs", type=int, default=10_000, help="most jobs per point")
     p.add_argument("--slots-per-process", type=int, default=DEFAULT_SLOTS_PER_PROCESS)
+    p.add_argument(
+        "--prefetch",
+        type=int,
+        default=0,
+        help="the SDK's prefetch per worker process (default 0: the curve is about slots; "
+        "with prefetch, lease batches and not slots set no-op throughput)",
+    )
     p.add_argument("--json", type=Path, default=Path("bench-results/scaling.json"))
     p.add_argument("--plot", type=Path, default=Path("bench-results/scaling.png"))
     asyncio.run(main_async(p.parse_args()))

@@ -4,6 +4,8 @@ exactly like the SQLAlchemy path does (503 once, then service without interventi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -76,3 +78,22 @@ async def test_a_connection_lost_under_the_raw_path_is_503_once_then_recovers(
         [Completion(lease.job_id, lease.lease_token, "ok") for lease in [*first, *leases]]
     )
     assert [type(item).__name__ for item in done] == ["Job"] * 4
+
+
+async def test_calls_cancelled_at_any_point_leave_the_pool_usable(pg_store: Store) -> None:
+    await pg_store.enqueue_many([NewJob(type="t", payload=i) for i in range(200)])
+    for steps in range(40):  # cancel after 0, 1, 2, ... turns of the event loop
+        call = asyncio.ensure_future(pg_store.lease(LeaseRequest(worker_id="w", max_jobs=1)))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+    # Whatever state each cancellation left its connection in, the next calls work.
+    for _ in range(5):
+        leases = await pg_store.lease(LeaseRequest(worker_id="w", max_jobs=2))
+        assert len(leases) == 2
+        done = await pg_store.complete_many(
+            [Completion(lease.job_id, lease.lease_token, None) for lease in leases]
+        )
+        assert all(type(item).__name__ == "Job" for item in done)
