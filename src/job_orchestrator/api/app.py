@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -135,6 +136,20 @@ def make_rate_limiter(settings: Settings) -> RateLimiter | None:
     return RateLimiter(rate, settings.rate_limit_burst)
 
 
+# The young-generation threshold for a server process. Python's default (700 allocations)
+# runs a collection every few requests; the garbage here is almost all freed by reference
+# counting anyway. Single enqueues, 20 concurrent producers, one API process: 2,179 -> 2,459
+# jobs/s (three pairs of runs).
+GC_YOUNG_THRESHOLD = 50_000
+
+
 def create_app_from_env() -> FastAPI:
-    """uvicorn factory for ``--workers N``: each process reads ORCHESTRATOR_* itself."""
-    return create_app(Settings())
+    """uvicorn factory (what ``orchestrator server`` runs, in each of its processes): each
+    process reads ORCHESTRATOR_* itself and tunes its garbage collector for serving."""
+    app = create_app(Settings())
+    # Imported modules and the app itself live as long as the process: out of the collector's
+    # sight they are never scanned again.
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+    return app
