@@ -364,7 +364,12 @@ async def test_shutdown_releases_prefetched_jobs_without_using_an_attempt(
         await eventually(all_leased, what="the prefetched jobs to be leased")
         assert worker.running_jobs == 4
         stopping = asyncio.create_task(worker.shutdown())
-        await asyncio.sleep(0.3)  # the release goes out first; the running job is in its grace
+
+        async def three_pending() -> bool:
+            return len((await aclient.list_jobs(queue=queue, state="pending")).jobs) == 3
+
+        # The unstarted jobs are handed back first, while the running one is still in its grace.
+        await eventually(three_pending, what="the prefetched jobs to be released")
         release.set()
         await stopping
     states = {job.id: await aclient.get(job.id) for job in jobs}

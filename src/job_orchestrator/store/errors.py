@@ -33,7 +33,8 @@ def is_unavailable(error: BaseException) -> bool:
             return code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
         # SQLite "database is locked" past the busy timeout, or a lost asyncpg connection.
         return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
-    # Raised by asyncpg itself on the raw hot path (see raw_statements).
+    # Raised by asyncpg itself on the raw hot path (see raw_statements); PostgresStore also
+    # invalidates the pooled connection on these.
     if isinstance(error, asyncpg.PostgresError):
         code = _sqlstate(error)
         return code is not None and code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
 from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
-from job_orchestrator.store.errors import translate_errors
+from job_orchestrator.store.errors import is_unavailable, translate_errors
 from job_orchestrator.store.raw_statements import RawStatements
 from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
 from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
@@ -64,10 +64,11 @@ class PostgresStore(SqlStore):
         async with translate_errors(), self._autocommit.connect() as conn:
             try:
                 yield conn
-            except BaseException as error:
-                # A connection broken under the raw driver path: SQLAlchemy did not see it
-                # fail, so tell the pool not to hand it out again.
-                if RawStatements.broke_connection(error):
+            except Exception as error:
+                # A connection that failed under the raw driver path: SQLAlchemy did not see
+                # it fail, so tell the pool not to hand it out again (the same test that makes
+                # the error a 503).
+                if is_unavailable(error):
                     await conn.invalidate()
                 raise
 

@@ -62,19 +62,3 @@ class RawStatements:
         positions = state.positiontup or []
         accessors: list[_Accessor] = [origin.get(name, (name, None)) for name in positions]
         return state.statement, accessors
-
-    @staticmethod
-    def broke_connection(error: BaseException) -> bool:
-        """True when ``error`` means the asyncpg connection is no longer usable."""
-        # InternalClientError: the protocol is in a state it cannot leave, e.g. after the
-        # server's FATAL message for a terminated backend arrived while the connection idled.
-        broken = (
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-            asyncpg.PostgresConnectionError,
-            OSError,
-        )
-        return isinstance(error, broken) or (
-            isinstance(error, asyncpg.PostgresError)
-            and str(getattr(error, "sqlstate", ""))[:2] in ("08", "57")
-        )
