@@ -23,6 +23,7 @@ from job_orchestrator.domain.models import (
     WorkerInfo,
 )
 from job_orchestrator.domain.states import TERMINAL_STATES, JobState
+from job_orchestrator.services.coalescer import EnqueueCoalescer
 from job_orchestrator.services.metrics import Metrics
 from job_orchestrator.services.wakeups import WakeupHub, wait_for
 from job_orchestrator.store.base import Store
@@ -51,9 +52,20 @@ class JobService:
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
         self._workers_noted: dict[str, float] = {}
+        self._coalescer = EnqueueCoalescer(self._insert_many)
 
     # ---- producers --------------------------------------------------------------------------
+    async def enqueue(self, job: NewJob) -> EnqueueResult:
+        """One job; without an idempotency key it shares an INSERT with concurrent ones."""
+        if job.idempotency_key is None:
+            return await self._coalescer.enqueue(job)
+        return (await self._insert_many([job]))[0]
+
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
+        """A batch request: its own INSERT, all or nothing."""
+        return await self._insert_many(jobs)
+
+    async def _insert_many(self, jobs: Sequence[NewJob]) -> list[EnqueueResult]:
         results = await self.store.enqueue_many(jobs)
         self.metrics.enqueued.inc(sum(1 for r in results if r.created))
         return results

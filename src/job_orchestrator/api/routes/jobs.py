@@ -85,7 +85,7 @@ async def enqueue(
     body: EnqueueRequest, request: Request, principal: Producer, _rate: RateLimit
 ) -> Response:
     new_job = to_new_job(body, deps.settings(request).max_json_field_bytes, principal.key_id)
-    result = (await deps.service(request).enqueue_many([new_job]))[0]
+    result = await deps.service(request).enqueue(new_job)
     return OrjsonResponse(job_dict(result.job), status_code=201 if result.created else 200)
 
 
