@@ -7,11 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import TextClause
+from sqlalchemy import TextClause, event
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "job_orchestrator_ready"
 _LISTEN_RETRY_SECONDS = 1.0
+
+# The queues announced inside the store call in progress (see PostgresStore._waking_locally).
+_ANNOUNCED: ContextVar[set[str] | None] = ContextVar("job_orchestrator_announced", default=None)
 
 
 def _identity(value: str) -> str:
@@ -58,10 +62,23 @@ class PostgresStore(SqlStore):
         self._dsn = asyncpg_dsn(url)
         self._listener: asyncio.Task[None] | None = None
         self._raw = RawStatements(engine.dialect)
+        # Backend pids of this process's pooled connections: their NOTIFYs were already
+        # delivered in-process (see _waking_locally), so the LISTEN connection skips them.
+        self._own_backends: set[int] = set()
+        event.listen(engine.sync_engine, "connect", self._note_backend)
+        for gone in ("close", "invalidate", "soft_invalidate"):
+            event.listen(engine.sync_engine, gone, self._forget_backend)
+        event.listen(engine.sync_engine, "close_detached", self._forget_backend)
+
+    # ---- connections ------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._waking_locally(), super()._write() as conn:
+            yield conn
 
     @asynccontextmanager
     async def _statement(self) -> AsyncIterator[AsyncConnection]:
-        async with translate_errors(), self._autocommit.connect() as conn:
+        async with self._waking_locally(), translate_errors(), self._autocommit.connect() as conn:
             try:
                 yield conn
             except Exception as error:
@@ -71,6 +88,50 @@ class PostgresStore(SqlStore):
                 if is_unavailable(error):
                     await conn.invalidate()
                 raise
+
+    @asynccontextmanager
+    async def _waking_locally(self) -> AsyncIterator[None]:
+        """Wake this process's long polls for the queues announced inside the block as soon as
+        it ends (committed), without waiting for PostgreSQL to deliver the NOTIFY back.
+
+        The round trip through the LISTEN connection was one of the hops of pickup latency
+        (this process -> PostgreSQL -> LISTEN backend -> this process). Other server
+        processes still learn from the NOTIFY, whose payload is unchanged, so servers of
+        different versions keep waking each other during a rolling upgrade.
+        """
+        if _ANNOUNCED.get() is not None:  # nested: the outermost block wakes
+            yield
+            return
+        announced: set[str] = set()
+        token = _ANNOUNCED.set(announced)
+        try:
+            yield
+        finally:
+            _ANNOUNCED.reset(token)
+            # Also when the block failed: it may have failed after its commit (a cancelled
+            # request), and a wake-up for nothing only costs the woken poll one look.
+            if self._on_ready is not None:
+                for queue in sorted(announced):
+                    self._on_ready(queue)
+
+    def _note_announced(self, queues: Iterable[str]) -> None:
+        announced = _ANNOUNCED.get()
+        # Every write runs in _write or _statement; a NOTIFY sent elsewhere would be skipped
+        # by the listener below without the local wake-up that stands in for it.
+        assert announced is not None, "announce outside a _write/_statement block"
+        announced.update(queues)
+
+    def _note_backend(self, dbapi_connection: Any, _record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if isinstance(driver, asyncpg.Connection):
+            self._own_backends.add(driver.get_server_pid())
+
+    def _forget_backend(self, dbapi_connection: Any, *_args: Any) -> None:
+        # Forgetting early is harmless (a skipped-at-worst duplicate wake-up); remembering a
+        # pid too long would skip a NOTIFY from another server's backend that reused it.
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if isinstance(driver, asyncpg.Connection):
+            self._own_backends.discard(driver.get_server_pid())
 
     async def _fetch(
         self, conn: AsyncConnection, statement: TextClause, params: dict[str, Any]
@@ -135,12 +196,17 @@ class PostgresStore(SqlStore):
             self._q.insert_jobs_and_notify,
             {"rows": rows_param, "now": self._t(now), "channel": NOTIFY_CHANNEL},
         )
-        return [self._job(row, None) for row in rows]
+        jobs = [self._job(row, None) for row in rows]
+        self._note_announced({job.queue for job in jobs})
+        return jobs
 
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
-        # Delivered by PostgreSQL at commit, to every server process listening (this one too).
-        for queue in sorted(set(queues)):
+        # Delivered by PostgreSQL at commit to the other server processes; this one wakes its
+        # own long polls itself (_waking_locally) and skips the echo (_on_notification).
+        queues = sorted(set(queues))
+        for queue in queues:
             await conn.execute(self._q.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
+        self._note_announced(queues)
 
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
         await super().start_listening(on_queue_ready)
@@ -172,7 +238,9 @@ class PostgresStore(SqlStore):
                         await connection.close(timeout=1)
             await asyncio.sleep(_LISTEN_RETRY_SECONDS)
 
-    def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notification(self, _conn: Any, pid: int, _channel: str, payload: str) -> None:
+        if pid in self._own_backends:
+            return  # sent by this process, which has woken its long polls already
         if self._on_ready is not None:
             self._on_ready(payload)
 
