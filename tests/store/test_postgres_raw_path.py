@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from job_orchestrator.domain.errors import StoreUnavailable
 from job_orchestrator.domain.models import Completion, LeaseRequest, NewJob
 from job_orchestrator.store import Store, open_store
+from job_orchestrator.store.postgres import PostgresStore
 from job_orchestrator.store.raw_statements import RawStatements
 from tests.support.databases import PostgresTemplate
 
@@ -97,3 +98,31 @@ async def test_calls_cancelled_at_any_point_leave_the_pool_usable(pg_store: Stor
             [Completion(lease.job_id, lease.lease_token, None) for lease in leases]
         )
         assert all(type(item).__name__ == "Job" for item in done)
+
+
+async def test_a_claim_commits_lazily_but_leaves_the_session_synchronous(pg_url: str) -> None:
+    """The claim turns synchronous_commit off for its own transaction only: the completion
+    that follows on the same pooled connection must commit synchronously, or an acknowledged
+    completion could be lost in a database crash."""
+    store = PostgresStore(pg_url, pool_size=1, max_overflow=0)  # one connection: the same one
+    try:
+        await store.enqueue_many([NewJob(type="t")])
+        async with store._statement() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            backend = raw.get_server_pid()
+            lazy = await raw.fetchval(
+                "WITH lazy_commit AS MATERIALIZED "
+                "(SELECT set_config('synchronous_commit', 'off', true)) "
+                "SELECT current_setting('synchronous_commit') FROM lazy_commit"
+            )
+        assert lazy == "off"  # the mechanism: in effect inside the statement's transaction
+        [lease] = await store.lease(LeaseRequest(worker_id="w"))
+        async with store._statement() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None and raw.get_server_pid() == backend
+            assert await raw.fetchval("SHOW synchronous_commit") == "on"
+        assert "set_config('synchronous_commit', 'off', true)" in str(store._q.claim(types=False))
+        await store.complete_many([Completion(lease.job_id, lease.lease_token, None)])
+    finally:
+        await store.close()

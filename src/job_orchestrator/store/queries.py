@@ -380,11 +380,21 @@ class Queries:
             f"RETURNING {returning}"
         )
         if d.name == "postgresql":
+            # The claim commits without waiting for its WAL flush (synchronous_commit off for
+            # this statement's transaction only; the session keeps its setting). A claim lost
+            # in a database crash leaves the job as if never leased: pending, run again with
+            # the same attempt number, the first holder fenced off by its unknown token, which
+            # is at-least-once as after a worker crash. The next synchronous commit
+            # (completion, enqueue) flushes it anyway. The flush wait was about half of a claim's
+            # time in PostgreSQL under load, and ~0.4 ms of an idle pickup.
             sql = (
-                f"WITH picked AS MATERIALIZED ({picked}), tokens AS ({tokens}), "
+                "WITH lazy_commit AS MATERIALIZED "
+                "(SELECT set_config('synchronous_commit', 'off', true)), "
+                f"picked AS MATERIALIZED ({picked}), tokens AS ({tokens}), "
                 f"leased AS ({update}), "
                 "recorded AS (INSERT INTO job_attempts (job_id, attempt, worker_id, leased_at) "
-                "SELECT id, attempts, :worker_id, leased_at FROM leased) SELECT * FROM leased"
+                "SELECT id, attempts, :worker_id, leased_at FROM leased) "
+                "SELECT leased.* FROM leased CROSS JOIN lazy_commit"
             )
         else:
             sql = f"WITH picked AS MATERIALIZED ({picked}), tokens AS ({tokens}) {update}"
