@@ -54,6 +54,36 @@ async def test_enqueue_defaults(store: Store) -> None:
     assert (await store.get_job(job.id)) == job
 
 
+async def test_the_enqueued_job_returned_is_the_job_stored(store: Store) -> None:
+    """PostgreSQL builds the returned job from the request plus what the INSERT decided;
+    it must be exactly what a read finds, for every option and payload kind."""
+    now = await store.db_now()
+    everything = NewJob(
+        type="send",
+        payload={"nested": {"deep": [True, None, 1.5, "ünï"]}},
+        queue="mail",
+        priority=3,
+        run_at=now + seconds(90),
+        max_attempts=7,
+        retry=RetryPolicy(initial_seconds=0.5, multiplier=3.0, max_seconds=20.0, jitter=False),
+        lease_seconds=12.5,
+        timeout_seconds=60.0,
+        owner="key-1",
+    )
+    batch = [
+        everything,
+        NewJob(type="delayed", delay_seconds=30, payload=[1, "a"]),
+        NewJob(type="keyed", idempotency_key="k-1", payload="text"),
+        NewJob(type="plain"),
+    ]
+    results = await store.enqueue_many(batch, now=now)
+    stored = await store.get_jobs([r.job.id for r in results])
+    for result in results:
+        assert result.job == stored[result.job.id]
+    single = (await store.enqueue(NewJob(type="one", payload=0))).job
+    assert single == await store.get_job(single.id)
+
+
 async def test_payloads_of_every_json_kind_round_trip(store: Store) -> None:
     for payload in [None, 0, 1.5, "text", [1, "a"], {"nested": {"deep": [True, None]}}, "ünï"]:
         job = (await store.enqueue(NewJob(type="t", payload=payload))).job

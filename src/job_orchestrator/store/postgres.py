@@ -15,7 +15,8 @@ import asyncpg
 from sqlalchemy import TextClause, event
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
+from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest, NewJob
+from job_orchestrator.domain.states import JobState
 from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import is_unavailable, translate_errors
@@ -34,6 +35,36 @@ _ANNOUNCED: ContextVar[set[str] | None] = ContextVar("job_orchestrator_announced
 
 def _identity(value: str) -> str:
     return value
+
+
+def _new_job(job: NewJob, id_: int, run_at: datetime, created_at: datetime) -> Job:
+    """A job as the enqueue INSERT stores it (see queries.py: _insert_jobs_sql)."""
+    return Job(
+        id=id_,
+        queue=job.queue,
+        type=job.type,
+        payload=job.payload,
+        state=JobState.PENDING,
+        priority=job.priority,
+        attempts=0,
+        max_attempts=job.max_attempts,
+        run_at=run_at,
+        created_at=created_at,
+        updated_at=created_at,
+        finished_at=None,
+        lease_expires_at=None,
+        deadline=None,
+        timeout_seconds=job.timeout_seconds,
+        lease_seconds=job.lease_seconds,
+        retry=job.retry,
+        idempotency_key=job.idempotency_key,
+        result=None,
+        last_error=None,
+        heartbeat_details=None,
+        cancel_requested=False,
+        worker_id=None,
+        owner=job.owner,
+    )
 
 
 class PostgresStore(SqlStore):
@@ -187,18 +218,39 @@ class PostgresStore(SqlStore):
         return done
 
     async def _insert_jobs(
-        self, conn: AsyncConnection, rows_param: str, now: datetime | None
+        self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[Job]:
-        # The NOTIFY rides in the INSERT statement: one round trip and one commit (a separate
-        # NOTIFY statement outside a transaction would be a second commit).
-        rows = await self._fetch(
-            conn,
-            self._q.insert_jobs_and_notify,
-            {"rows": rows_param, "now": self._t(now), "channel": NOTIFY_CHANNEL},
-        )
-        jobs = [self._job(row, None) for row in rows]
-        self._note_announced({job.queue for job in jobs})
-        return jobs
+        # One array per column, and the NOTIFY in the same statement: one round trip, one
+        # commit (a separate NOTIFY statement outside a transaction would be a second commit).
+        params: dict[str, Any] = {
+            "col_queue": [job.queue for job in jobs],
+            "col_type": [job.type for job in jobs],
+            "col_payload": [encode_json(job.payload) for job in jobs],
+            "col_priority": [job.priority for job in jobs],
+            "col_max_attempts": [job.max_attempts for job in jobs],
+            "col_run_at": [self._t(job.run_at) for job in jobs],
+            "col_delay_seconds": [job.delay_seconds for job in jobs],
+            "col_lease_seconds": [job.lease_seconds for job in jobs],
+            "col_timeout_seconds": [job.timeout_seconds for job in jobs],
+            "col_retry_initial_seconds": [job.retry.initial_seconds for job in jobs],
+            "col_retry_multiplier": [job.retry.multiplier for job in jobs],
+            "col_retry_max_seconds": [job.retry.max_seconds for job in jobs],
+            "col_retry_jitter": [job.retry.jitter for job in jobs],
+            "col_idempotency_key": [job.idempotency_key for job in jobs],
+            "col_owner": [job.owner for job in jobs],
+            "now": self._t(now),
+            "channel": NOTIFY_CHANNEL,
+        }
+        rows = await self._fetch(conn, self._q.insert_jobs, params)
+        # The database decided id, run_at and created_at (INSERTED_COLUMNS); everything else
+        # is what the request said. Reading whole rows back (26 columns, the payload decoded
+        # again) was about a third of a 1,000-job batch enqueue.
+        created = [
+            _new_job(job, id_, run_at, created_at)
+            for job, (id_, run_at, created_at, _queue, _notified) in zip(jobs, rows, strict=True)
+        ]
+        self._note_announced({job.queue for job in created})
+        return created
 
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
         # Delivered by PostgreSQL at commit to the other server processes; this one wakes its

@@ -20,6 +20,9 @@ JOB_COLUMNS = (
     "retry_initial_seconds, retry_multiplier, retry_max_seconds, retry_jitter, idempotency_key, "
     "last_error, heartbeat_details, cancel_requested, worker_id, owner"
 )
+# What PostgreSQL's enqueue reads back (the queue for its NOTIFY): the rest of a new job is
+# what the request said.
+INSERTED_COLUMNS = "id, run_at, created_at, queue"
 JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))
 LEASE_COLUMNS = (
     "id, attempts, lease_token_hash, lease_expires_at, deadline, queue, type, payload, "
@@ -96,15 +99,18 @@ class Queries:
         )
 
         # ---- enqueue -------------------------------------------------------------------
-        self.insert_jobs = text(self._insert_jobs_sql())
-        # PostgreSQL: the same, announcing the queues in the same statement. The scalar
-        # subquery makes the notifying CTE run (an unreferenced CTE would not).
-        self.insert_jobs_and_notify = text(
-            f"WITH inserted AS ({self._insert_jobs_sql()}), notified AS ("
-            "SELECT pg_notify(:channel, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q) "
-            "SELECT inserted.*, (SELECT count(*) FROM notified) AS notified FROM inserted "
-            "ORDER BY id"
-        )
+        if d.name == "postgresql":
+            # PostgreSQL also announces the queues in the same statement (the scalar subquery
+            # makes the notifying CTE run; an unreferenced CTE would not).
+            self.insert_jobs = text(
+                f"WITH inserted AS ({self._insert_jobs_sql()}), notified AS ("
+                "SELECT pg_notify(:channel, queue) "
+                "FROM (SELECT DISTINCT queue FROM inserted) AS q) "
+                "SELECT inserted.*, (SELECT count(*) FROM notified) AS notified FROM inserted "
+                "ORDER BY id"
+            )
+        else:
+            self.insert_jobs = text(self._insert_jobs_sql())
         self.find_idempotency_keys = self._listed(
             "SELECT key, job_id, fingerprint FROM job_idempotency_keys "
             f"WHERE {d.any_of('key', 'keys', 'text')}",
@@ -262,16 +268,27 @@ class Queries:
         return statement.bindparams(*(bindparam(name, expanding=True) for name in list_params))
 
     def _insert_jobs_sql(self) -> str:
+        """Insert the jobs of one enqueue, in request order (ids ascending with it).
+
+        PostgreSQL takes one array per column (``:col_<name>``, asyncpg sends them in binary)
+        and returns only what the database decides (INSERTED_COLUMNS): the store builds the
+        rest of each job from the request, instead of reading back all of it. SQLite takes
+        the rows as one JSON array (``:rows``) and returns whole jobs (JOB_COLUMNS).
+        """
         d, now = self.d, self.d.now
         if d.name == "postgresql":
-            columns = ", ".join(f"{name} {sql_type}" for name, sql_type in ENQUEUE_ROW_FIELDS)
-            source = f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({columns})"
+            fields = [(name, sql_type) for name, sql_type in ENQUEUE_ROW_FIELDS if name != "ord"]
+            arrays = ", ".join(f"CAST(:col_{name} AS {sql_type}[])" for name, sql_type in fields)
+            names = ", ".join(name for name, _ in fields)
+            source = f"unnest({arrays}) WITH ORDINALITY AS r({names}, ord)"
             field = {name: f"r.{name}" for name, _ in ENQUEUE_ROW_FIELDS}
             payload = "CAST(r.payload AS json)"
+            returning = INSERTED_COLUMNS
         else:
             source = "json_each(:rows) AS r"
             field = {name: f"json_extract(r.value, '$.{name}')" for name, _ in ENQUEUE_ROW_FIELDS}
             payload = field["payload"]
+            returning = JOB_COLUMNS
         run_at = (
             f"COALESCE({field['run_at']}, "
             f"{d.plus_seconds(now, 'COALESCE(' + field['delay_seconds'] + ', 0)')})"
@@ -301,7 +318,7 @@ class Queries:
         )
         return (
             f"INSERT INTO jobs ({INSERT_JOB_COLUMNS}) SELECT {values} FROM {source} "
-            f"ORDER BY {field['ord']} RETURNING {JOB_COLUMNS}"
+            f"ORDER BY {field['ord']} RETURNING {returning}"
         )
 
     @cache  # noqa: B019 - one Queries per store, a handful of filter combinations

@@ -289,10 +289,7 @@ class SqlStore(Store):
             to_insert.append(i)
         created: dict[int, Job] = {}
         if to_insert:
-            rows_param = orjson.dumps(
-                [self._enqueue_row(jobs[i], ord_) for ord_, i in enumerate(to_insert)]
-            ).decode()
-            inserted = await self._insert_jobs(conn, rows_param, now)
+            inserted = await self._insert_jobs(conn, [jobs[i] for i in to_insert], now)
             created = dict(zip(to_insert, inserted, strict=True))
         for i, new in created.items():
             key = new.idempotency_key
@@ -318,10 +315,12 @@ class SqlStore(Store):
         return results
 
     async def _insert_jobs(
-        self, conn: AsyncConnection, rows_param: str, now: datetime | None
+        self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[Job]:
-        """Insert the rows (JSON), announce their queues; the jobs in request order."""
-        result = await conn.execute(self._q.insert_jobs, {"rows": rows_param, "now": self._t(now)})
+        """Insert the jobs, announce their queues; the stored jobs in request order."""
+        rows_param = orjson.dumps([self._enqueue_row(job, i) for i, job in enumerate(jobs)])
+        params = {"rows": rows_param.decode(), "now": self._t(now)}
+        result = await conn.execute(self._q.insert_jobs, params)
         inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
         await self._announce(conn, {job.queue for job in inserted})
         return inserted
