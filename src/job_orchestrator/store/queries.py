@@ -443,8 +443,13 @@ class Queries:
             "(job_id, idempotency_key, result, attempt, completed_at) "
             f"SELECT id, completion_key, CAST(completion_result AS json), attempts, {now} "
             "FROM done), "
+            # The running attempts by job id from done, as an index condition: joined to done
+            # instead, stale statistics (no running attempt when last analyzed) made the planner
+            # scan every running attempt and compare each with every completed job, ~3 ms for
+            # 200 leased jobs and a batch of 55 once the table held a million finished attempts.
             f"finished AS (UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
-            "FROM done WHERE job_attempts.job_id = done.id AND job_attempts.outcome IS NULL) "
+            "WHERE job_attempts.job_id = ANY(ARRAY(SELECT id FROM done)) "
+            "AND job_attempts.outcome IS NULL) "
             + ("SELECT * FROM done" if full else "SELECT id, completion_key FROM done")
         )
 
