@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
 from job_orchestrator.domain.retry import RetryPolicy
 from job_orchestrator.domain.states import AttemptOutcome, JobState
+from job_orchestrator.domain.value import value_object
 
 JSON = Any
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class NewJob:
     type: str
     payload: JSON = None
@@ -31,7 +32,7 @@ class NewJob:
     owner: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Job:
     id: int
     queue: str
@@ -59,7 +60,7 @@ class Job:
     owner: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Lease:
     job_id: int
     lease_token: str
@@ -76,7 +77,7 @@ class Lease:
     run_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Attempt:
     job_id: int
     attempt: int
@@ -87,7 +88,7 @@ class Attempt:
     error: JSON
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class LeaseRequest:
     worker_id: str
     queues: tuple[str, ...] = ("default",)
@@ -95,7 +96,7 @@ class LeaseRequest:
     max_jobs: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class FailureInfo:
     message: str
     type: str | None = None
@@ -106,7 +107,7 @@ class FailureInfo:
         return {"message": self.message, "type": self.type, "retryable": self.retryable}
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Completion:
     job_id: int
     lease_token: str
@@ -114,7 +115,7 @@ class Completion:
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Completed:
     """A successful completion when the caller did not ask for the whole job back."""
 
@@ -122,19 +123,19 @@ class Completed:
     replayed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class HeartbeatResult:
     lease_expires_at: datetime | None
     cancel_requested: bool
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class EnqueueResult:
     job: Job
     created: bool  # False when an idempotency key returned an existing job
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class JobFilter:
     queue: str | None = None
     state: JobState | None = None
@@ -144,7 +145,7 @@ class JobFilter:
     owner: str | None = None  # only jobs created by this API key
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ReapResult:
     lease_expired: int = 0
     timed_out: int = 0
@@ -156,7 +157,7 @@ class ReapResult:
         return self.lease_expired + self.timed_out
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class WorkerInfo:
     worker_id: str
     queues: tuple[str, ...]
@@ -164,7 +165,7 @@ class WorkerInfo:
     leases_held: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ApiKeyRecord:
     id: str
     scopes: tuple[str, ...]

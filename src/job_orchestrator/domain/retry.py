@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Protocol
 
 from job_orchestrator.domain.states import AttemptOutcome, Event, JobState
+from job_orchestrator.domain.value import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class RetryPolicy:
     initial_seconds: float = 1.0
     multiplier: float = 2.0
@@ -38,7 +38,7 @@ def backoff_seconds(policy: RetryPolicy, attempt: int, rng: RandomSource = rando
     return rng.random() * ceiling if policy.jitter else ceiling
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class FailureDecision:
     event: Event
     next_state: JobState
