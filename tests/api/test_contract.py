@@ -126,6 +126,26 @@ async def test_delay_seconds_and_run_at_schedule_the_job(
     assert ts(scheduled["run_at"]) == at
 
 
+async def test_concurrent_single_enqueues_each_get_their_own_job(api: httpx.AsyncClient) -> None:
+    """Concurrent keyless enqueues share INSERTs on the server (services/coalescer.py); each
+    request must still get exactly its own job back, and keyed ones in between theirs."""
+
+    async def enqueue(n: int) -> httpx.Response:
+        body: dict[str, object] = {"type": "t", "payload": {"n": n}, "queue": "together"}
+        if n % 10 == 0:
+            body["idempotency_key"] = f"key-{n}"
+        return await api.post("/v1/jobs", json=body)
+
+    responses = await asyncio.gather(*(enqueue(n) for n in range(60)))
+    assert [r.status_code for r in responses] == [201] * 60
+    jobs = [r.json() for r in responses]
+    assert [job["payload"] for job in jobs] == [{"n": n} for n in range(60)]
+    assert len({job["id"] for job in jobs}) == 60
+    for job in jobs:
+        stored = (await api.get(f"/v1/jobs/{job['id']}")).json()
+        assert stored == job
+
+
 async def test_idempotent_enqueue_replays_and_conflicts(api: httpx.AsyncClient) -> None:
     body = {"type": "t", "payload": {"n": 1}, "idempotency_key": "k-1"}
     first = await api.post("/v1/jobs", json=body)
