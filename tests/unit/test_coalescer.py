@@ -9,42 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from job_orchestrator.domain.models import EnqueueResult, Job, NewJob
-from job_orchestrator.domain.retry import RetryPolicy
-from job_orchestrator.domain.states import JobState
 from job_orchestrator.services.coalescer import EnqueueCoalescer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def created(job: NewJob, job_id: int) -> EnqueueResult:
-    return EnqueueResult(
-        Job(
-            id=job_id,
-            queue=job.queue,
-            type=job.type,
-            payload=job.payload,
-            state=JobState.PENDING,
-            priority=job.priority,
-            attempts=0,
-            max_attempts=job.max_attempts,
-            run_at=NOW,
-            created_at=NOW,
-            updated_at=NOW,
-            finished_at=None,
-            lease_expires_at=None,
-            deadline=None,
-            timeout_seconds=job.timeout_seconds,
-            lease_seconds=job.lease_seconds,
-            retry=RetryPolicy(),
-            idempotency_key=None,
-            result=None,
-            last_error=None,
-            heartbeat_details=None,
-            cancel_requested=False,
-            worker_id=None,
-        ),
-        created=True,
-    )
+    return EnqueueResult(Job.enqueued(job, id=job_id, run_at=NOW, created_at=NOW), created=True)
 
 
 class ScriptedInsert:

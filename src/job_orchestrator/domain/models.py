@@ -59,6 +59,36 @@ class Job:
     worker_id: str | None
     owner: str | None = None
 
+    @classmethod
+    def enqueued(cls, new: NewJob, *, id: int, run_at: datetime, created_at: datetime) -> Job:
+        """The job an enqueue of ``new`` stores, given what the database decided."""
+        return cls(
+            id=id,
+            queue=new.queue,
+            type=new.type,
+            payload=new.payload,
+            state=JobState.PENDING,
+            priority=new.priority,
+            attempts=0,
+            max_attempts=new.max_attempts,
+            run_at=run_at,
+            created_at=created_at,
+            updated_at=created_at,
+            finished_at=None,
+            lease_expires_at=None,
+            deadline=None,
+            timeout_seconds=new.timeout_seconds,
+            lease_seconds=new.lease_seconds,
+            retry=new.retry,
+            idempotency_key=new.idempotency_key,
+            result=None,
+            last_error=None,
+            heartbeat_details=None,
+            cancel_requested=False,
+            worker_id=None,
+            owner=new.owner,
+        )
+
 
 @value_object
 class Lease:

@@ -16,7 +16,6 @@ from sqlalchemy import TextClause, event
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest, NewJob
-from job_orchestrator.domain.states import JobState
 from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import is_unavailable, translate_errors
@@ -35,36 +34,6 @@ _ANNOUNCED: ContextVar[set[str] | None] = ContextVar("job_orchestrator_announced
 
 def _identity(value: str) -> str:
     return value
-
-
-def _new_job(job: NewJob, id_: int, run_at: datetime, created_at: datetime) -> Job:
-    """A job as the enqueue INSERT stores it (see queries.py: _insert_jobs_sql)."""
-    return Job(
-        id=id_,
-        queue=job.queue,
-        type=job.type,
-        payload=job.payload,
-        state=JobState.PENDING,
-        priority=job.priority,
-        attempts=0,
-        max_attempts=job.max_attempts,
-        run_at=run_at,
-        created_at=created_at,
-        updated_at=created_at,
-        finished_at=None,
-        lease_expires_at=None,
-        deadline=None,
-        timeout_seconds=job.timeout_seconds,
-        lease_seconds=job.lease_seconds,
-        retry=job.retry,
-        idempotency_key=job.idempotency_key,
-        result=None,
-        last_error=None,
-        heartbeat_details=None,
-        cancel_requested=False,
-        worker_id=None,
-        owner=job.owner,
-    )
 
 
 class PostgresStore(SqlStore):
@@ -246,7 +215,7 @@ class PostgresStore(SqlStore):
         # is what the request said. Reading whole rows back (26 columns, the payload decoded
         # again) was about a third of a 1,000-job batch enqueue.
         created = [
-            _new_job(job, id_, run_at, created_at)
+            Job.enqueued(job, id=id_, run_at=run_at, created_at=created_at)
             for job, (id_, run_at, created_at, _queue, _notified) in zip(jobs, rows, strict=True)
         ]
         self._note_announced({job.queue for job in created})
