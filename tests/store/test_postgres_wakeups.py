@@ -11,6 +11,7 @@ import pytest
 
 from job_orchestrator.domain.models import FailureInfo, LeaseRequest, NewJob
 from job_orchestrator.store import Store, open_store
+from job_orchestrator.store.postgres import PostgresStore
 from tests.support.databases import PostgresTemplate
 
 pytestmark = pytest.mark.postgres
@@ -78,3 +79,16 @@ async def test_a_write_in_a_transaction_wakes_once_it_committed(
     failure = FailureInfo(message="again", retry_after_seconds=0)
     await store.fail(job.id, lease.lease_token, failure)  # back to pending, ready at once
     assert woken == ["retries"]
+
+
+async def test_a_task_started_inside_a_store_call_wakes_for_its_own_writes(
+    listening: tuple[Store, list[str]],
+) -> None:
+    """A task inherits the context it was started in; it must not take its parent's write
+    block for its own (its wake-ups would wait for the parent, or never come)."""
+    store, woken = listening
+    assert isinstance(store, PostgresStore)
+    async with store._statement():
+        child = asyncio.create_task(store.enqueue_many([NewJob(type="t", queue="child")]))
+        await child
+        assert woken == ["child"]

@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "job_orchestrator_ready"
 _LISTEN_RETRY_SECONDS = 1.0
 
-# The queues announced inside the store call in progress (see PostgresStore._waking_locally).
-_ANNOUNCED: ContextVar[set[str] | None] = ContextVar("job_orchestrator_announced", default=None)
+# The queues announced inside the store call in progress (see PostgresStore._waking_locally),
+# with the task running it: a task started inside the block inherits this variable, and must
+# not take that block for its own.
+_ANNOUNCED: ContextVar[tuple[asyncio.Task[Any] | None, set[str]] | None] = ContextVar(
+    "job_orchestrator_announced", default=None
+)
 
 
 def _identity(value: str) -> str:
@@ -99,11 +103,13 @@ class PostgresStore(SqlStore):
         processes still learn from the NOTIFY, whose payload is unchanged, so servers of
         different versions keep waking each other during a rolling upgrade.
         """
-        if _ANNOUNCED.get() is not None:  # nested: the outermost block wakes
+        task = asyncio.current_task()
+        outer = _ANNOUNCED.get()
+        if outer is not None and outer[0] is task:  # nested: the outermost block wakes
             yield
             return
         announced: set[str] = set()
-        token = _ANNOUNCED.set(announced)
+        token = _ANNOUNCED.set((task, announced))
         try:
             yield
         finally:
@@ -115,11 +121,13 @@ class PostgresStore(SqlStore):
                     self._on_ready(queue)
 
     def _note_announced(self, queues: Iterable[str]) -> None:
-        announced = _ANNOUNCED.get()
+        block = _ANNOUNCED.get()
         # Every write runs in _write or _statement; a NOTIFY sent elsewhere would be skipped
         # by the listener below without the local wake-up that stands in for it.
-        assert announced is not None, "announce outside a _write/_statement block"
-        announced.update(queues)
+        assert block is not None and block[0] is asyncio.current_task(), (
+            "announce outside a _write/_statement block"
+        )
+        block[1].update(queues)
 
     def _note_backend(self, dbapi_connection: Any, _record: Any) -> None:
         driver = getattr(dbapi_connection, "driver_connection", None)
