@@ -340,6 +340,44 @@ async def test_prefetch_leases_ahead_but_runs_only_concurrency_at_once(
     assert {(await aclient.get(job.id)).attempts for job in jobs} == {1}
 
 
+async def test_a_prefetched_job_is_handed_back_before_its_timeout_runs_out_waiting(
+    server_url: str, aclient: AsyncClient, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prefetched job's timeout runs while it waits for a slot; rather than start it with no
+    time left (DeadlineExceeded, an attempt spent: with max_attempts=1 a dead job that never
+    ran), the worker hands it back while the server can still take it."""
+    release = asyncio.Event()
+
+    @handler("hold")
+    async def hold(_: Any) -> str:
+        await release.wait()
+        return "held"
+
+    @handler("quick")
+    async def quick(_: Any) -> str:
+        return "ran"
+
+    held = await aclient.enqueue("hold", queue=queue)
+    async with running_worker(server_url, queue, [hold, quick], concurrency=1, prefetch=1):
+
+        async def holding() -> bool:
+            return (await aclient.get(held.id)).state is JobState.LEASED
+
+        await eventually(holding, what="the only slot to be taken")
+        waiting = await aclient.enqueue("quick", queue=queue, timeout_seconds=0.6, max_attempts=1)
+
+        async def handed_back() -> bool:
+            return any("handed back unstarted" in r.getMessage() for r in caplog.records)
+
+        await eventually(handed_back, what="the prefetched job to be handed back")
+        release.set()
+        assert await aclient.wait(waiting.id, timeout=20) == "ran"
+        assert await aclient.wait(held.id, timeout=20) == "held"
+    job = await aclient.get(waiting.id)
+    # Handed back (maybe more than once) without spending an attempt, then run once.
+    assert job.attempts == 1 and len(await aclient.attempts(waiting.id)) == 1
+
+
 async def test_shutdown_releases_prefetched_jobs_without_using_an_attempt(
     server_url: str, aclient: AsyncClient, queue: str
 ) -> None:

@@ -72,6 +72,8 @@ class RunningAttempt:
         # server's deadline is on the database clock, which ours may not agree with.
         timeout = lease.timeout_seconds
         self.local_deadline = None if timeout is None else received_at + float(timeout)
+        # A prefetched attempt with a timeout: when it is handed back if it has not started.
+        self.hand_back: asyncio.TimerHandle | None = None
 
     def remaining(self, now: float) -> float | None:
         return None if self.local_deadline is None else max(self.local_deadline - now, 0.0)

@@ -59,6 +59,9 @@ from job_orchestrator.sdk.handlers import HandlersLike, as_handlers, is_async
 from job_orchestrator.sdk.models import Lease
 from job_orchestrator.sdk.retry import Backoff
 
+# A prefetched job with timeout_seconds is handed back this long (at most half its timeout)
+# before its timeout would run out while it waits, so the server can still take it back.
+HAND_BACK_MARGIN = 1.0
 MAX_MESSAGE = 8192  # error messages beyond this are cut: the log has the full traceback
 INTERRUPT_WAIT = 5.0  # after interrupting, how long shutdown waits for handlers to unwind
 
@@ -150,6 +153,9 @@ class Worker:
         self._executing: set[tuple[str, int]] = set()
         # Leased ahead (prefetch), in lease order, waiting for a slot; heartbeated meanwhile.
         self._waiting: deque[RunningAttempt] = deque()
+        # Prefetched jobs whose timeout came too close before a slot freed, to hand back.
+        self._to_hand_back: list[RunningAttempt] = []
+        self._hand_back_task: asyncio.Task[None] | None = None
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._interrupt_now = asyncio.Event()
@@ -345,8 +351,17 @@ class Worker:
         else:
             attempt.phase = Phase.WAITING
             self._waiting.append(attempt)
+            remaining = attempt.remaining(received_at)
+            if remaining is not None:
+                # Its timeout runs while it waits (the server's deadline too): hand it back
+                # while the server can still take it, rather than start it with no time left.
+                margin = min(HAND_BACK_MARGIN, remaining / 2)
+                attempt.hand_back = asyncio.get_running_loop().call_later(
+                    remaining - margin, self._hand_back, attempt
+                )
 
     def _begin(self, attempt: RunningAttempt) -> None:
+        self._cancel_hand_back(attempt)
         attempt.phase = Phase.RUNNING
         self._executing.add(attempt.key)
         attempt.runner = asyncio.create_task(self._run_attempt(attempt))
@@ -362,7 +377,38 @@ class Worker:
             attempt.log.info("stopped (%s) before it started", attempt.stop_reason)
             self._forget(attempt)
 
+    def _cancel_hand_back(self, attempt: RunningAttempt) -> None:
+        if attempt.hand_back is not None:
+            attempt.hand_back.cancel()
+            attempt.hand_back = None
+
+    def _hand_back(self, attempt: RunningAttempt) -> None:
+        """A prefetched job's timeout is about to run out before a slot freed for it."""
+        attempt.hand_back = None
+        if attempt.phase is not Phase.WAITING or self._stopping.is_set():
+            return  # started meanwhile, or the shutdown releases every waiting job anyway
+        self._waiting.remove(attempt)
+        self._forget(attempt)
+        attempt.log.warning(
+            "handed back unstarted: its timeout (%s s) would run out while it waits for a "
+            "slot; a smaller prefetch avoids this",
+            attempt.lease.timeout_seconds,
+        )
+        self._to_hand_back.append(attempt)
+        if self._hand_back_task is None:
+            self._hand_back_task = asyncio.create_task(self._send_hand_backs())
+        self._slot_freed.set()  # the room for leasing changed
+
+    async def _send_hand_backs(self) -> None:
+        try:
+            while self._to_hand_back:
+                batch, self._to_hand_back = self._to_hand_back, []
+                await self._release(batch, "handing back prefetched jobs")
+        finally:
+            self._hand_back_task = None
+
     def _forget(self, attempt: RunningAttempt) -> None:
+        self._cancel_hand_back(attempt)
         attempt.phase = Phase.DONE
         self._heartbeats.remove(attempt)
         self._active.pop(attempt.key, None)
@@ -538,6 +584,8 @@ class Worker:
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
         await self._release_waiting()
+        if self._hand_back_task is not None:
+            await asyncio.gather(self._hand_back_task, return_exceptions=True)
         await self._let_running_finish(grace)
         running = [a for a in self._active.values() if a.phase is Phase.RUNNING]
         await asyncio.gather(*(self._interrupt(a) for a in running))
@@ -554,28 +602,31 @@ class Worker:
         self._stopped.set()
 
     async def _release_waiting(self) -> None:
-        """Hand the prefetched jobs that never started back to the server, in one call: they
-        are pending again at once with their attempt given back. If the server cannot be
-        reached, their leases expire and the reaper retries them (an attempt is used then)."""
+        """Hand the prefetched jobs that never started back to the server, in one call."""
         waiting = list(self._waiting)
         self._waiting.clear()
-        if not waiting:
-            return
         for attempt in waiting:
             self._forget(attempt)
-        items = [{"job_id": a.lease.job_id, "lease_token": a.lease.lease_token} for a in waiting]
+        if waiting:
+            await self._release(waiting, "releasing prefetched jobs")
+
+    async def _release(self, attempts: list[RunningAttempt], what: str) -> None:
+        """POST /v1/workers/release: the jobs are pending again at once, their attempt given
+        back. If the server cannot be reached, their leases expire and the reaper retries them
+        (an attempt is used then)."""
+        items = [{"job_id": a.lease.job_id, "lease_token": a.lease.lease_token} for a in attempts]
         try:
             results = await deliver(
                 self._transport,
                 _api.release_batch(items),
                 log=worker_log,
-                what="releasing prefetched jobs",
+                what=what,
                 aborted=lambda: self._aborted,
             )
         except OrchestratorError as error:
             worker_log.warning(
                 "could not release %d prefetched jobs (%s); their leases will expire",
-                len(waiting),
+                len(attempts),
                 error,
             )
             return
