@@ -69,6 +69,7 @@ def create_app(
             yield
         finally:
             service.hub.close()
+            await service.close()
             if reaper_task is not None:
                 await reaper.stop()
                 reaper_task.cancel()

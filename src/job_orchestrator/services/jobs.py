@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -30,6 +31,8 @@ from job_orchestrator.store.base import Store
 
 Disconnected = Callable[[], Awaitable[bool]]
 
+log = logging.getLogger(__name__)
+
 # A job wait (GET ?wait_seconds) also re-reads the job this often: completions made by another
 # server process do not wake this one.
 JOB_WAIT_POLL_SECONDS = 0.25
@@ -53,6 +56,7 @@ class JobService:
         self.max_wait_seconds = max_wait_seconds
         self._workers_noted: dict[str, float] = {}
         self._coalescer = EnqueueCoalescer(self._insert_many)
+        self._bookkeeping: set[asyncio.Task[None]] = set()
 
     # ---- producers --------------------------------------------------------------------------
     async def enqueue(self, job: NewJob) -> EnqueueResult:
@@ -127,18 +131,34 @@ class JobService:
             if disconnected is not None and await disconnected():
                 return []
         self._record_leases(leases)
-        await self._note_worker(request)
+        self._note_worker(request)
         return leases
 
-    async def _note_worker(self, request: LeaseRequest) -> None:
-        """Remember who polls, for the dashboard; written at most every few seconds per worker."""
+    def _note_worker(self, request: LeaseRequest) -> None:
+        """Remember who polls, for the dashboard; written at most every few seconds per worker,
+        in the background: the lease answer used to wait for this write, a round trip that
+        showed in the slowest pickups."""
         loop_now = asyncio.get_running_loop().time()
         if self._workers_noted.get(request.worker_id, -1e9) > loop_now - WORKER_NOTE_SECONDS:
             return
         if len(self._workers_noted) > 10_000:
             self._workers_noted.clear()
         self._workers_noted[request.worker_id] = loop_now
-        await self.store.record_worker_seen(request.worker_id, request.queues)
+        write = self.store.record_worker_seen(request.worker_id, request.queues)
+        task = asyncio.create_task(write, name="note-worker")
+        self._bookkeeping.add(task)
+        task.add_done_callback(self._bookkeeping_done)
+
+    def _bookkeeping_done(self, task: asyncio.Task[None]) -> None:
+        self._bookkeeping.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # Best effort: the dashboard's worker list, not a job's state.
+            log.debug("could not record a worker as seen: %s", error)
+
+    async def close(self) -> None:
+        """Let the background bookkeeping writes finish (server shutdown)."""
+        if self._bookkeeping:
+            await asyncio.wait(set(self._bookkeeping), timeout=5)
 
     def _record_leases(self, leases: list[Lease]) -> None:
         if not leases:
