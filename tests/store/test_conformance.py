@@ -19,6 +19,8 @@ from job_orchestrator.domain.errors import (
 from job_orchestrator.domain.models import (
     Completion,
     FailureInfo,
+    Heartbeat,
+    HeartbeatResult,
     JobFilter,
     Lease,
     LeaseRequest,
@@ -194,6 +196,38 @@ async def test_heartbeat_extends_the_lease_and_keeps_details(store: Store) -> No
     await store.fail(job.id, lease.lease_token, FailureInfo("x", retry_after_seconds=0), now=now)
     again = await lease_one(store, now=now + seconds(10))
     assert again.heartbeat_details == {"step": 3}
+
+
+async def test_a_batch_of_heartbeats_answers_each_item_like_a_single_one(store: Store) -> None:
+    now = await store.db_now()
+    jobs = [
+        (await store.enqueue(NewJob(type="t", lease_seconds=10), now=now)).job for _ in range(3)
+    ]
+    leases = await store.lease(LeaseRequest(worker_id="w", max_jobs=3), now=now)
+    by_job = {lease.job_id: lease for lease in leases}
+    first, second, third = (by_job[job.id] for job in jobs)
+    await store.cancel(third.job_id, now=now)
+    at = now + seconds(4)
+    outcomes = await store.heartbeat_many(
+        [
+            Heartbeat(first.job_id, first.lease_token, {"step": 1}, set_details=True),
+            Heartbeat(second.job_id, second.lease_token),  # no details: keep the stored ones
+            Heartbeat(third.job_id, third.lease_token),  # cancelled: told so, lease untouched
+            Heartbeat(first.job_id, "forged"),
+            Heartbeat(jobs[-1].id + 1000, first.lease_token),
+            Heartbeat(first.job_id, first.lease_token, {"step": 1}, set_details=True),  # again
+        ],
+        now=at,
+    )
+    assert isinstance(outcomes[0], HeartbeatResult) and outcomes[0] == outcomes[5]
+    assert outcomes[0].lease_expires_at == at + seconds(10) and not outcomes[0].cancel_requested
+    assert isinstance(outcomes[1], HeartbeatResult)
+    assert outcomes[1].lease_expires_at == at + seconds(10)
+    assert isinstance(outcomes[2], HeartbeatResult) and outcomes[2].cancel_requested
+    assert isinstance(outcomes[3], LeaseLost) and isinstance(outcomes[4], JobNotFound)
+    assert (await store.get_job(first.job_id)).heartbeat_details == {"step": 1}
+    assert (await store.get_job(second.job_id)).heartbeat_details is None
+    assert await store.heartbeat_many([], now=at) == []
 
 
 async def test_stale_and_forged_tokens_change_nothing(store: Store) -> None:

@@ -138,6 +138,14 @@ class FailureInfo:
 
 
 @value_object
+class Heartbeat:
+    job_id: int
+    lease_token: str
+    details: JSON = None
+    set_details: bool = False  # False: keep the stored details (the call carried none)
+
+
+@value_object
 class Completion:
     job_id: int
     lease_token: str

@@ -15,6 +15,7 @@ from job_orchestrator.domain.models import (
     Completion,
     EnqueueResult,
     FailureInfo,
+    Heartbeat,
     HeartbeatResult,
     Job,
     JobFilter,
@@ -175,6 +176,11 @@ class JobService:
         return await self.store.heartbeat(
             job_id, lease_token, details=details, set_details=set_details
         )
+
+    async def heartbeat_many(
+        self, beats: Sequence[Heartbeat]
+    ) -> list[HeartbeatResult | DomainError]:
+        return await self.store.heartbeat_many(beats)
 
     async def complete_many(
         self, completions: Sequence[Completion], *, return_jobs: bool = True

@@ -20,6 +20,7 @@ from job_orchestrator.domain.models import (
     Completion,
     EnqueueResult,
     FailureInfo,
+    Heartbeat,
     HeartbeatResult,
     Job,
     JobFilter,
@@ -97,6 +98,12 @@ class Store(ABC):
     async def lease(self, request: LeaseRequest, *, now: datetime | None = None) -> list[Lease]: ...
 
     @abstractmethod
+    async def heartbeat_many(
+        self, beats: Sequence[Heartbeat], *, now: datetime | None = None
+    ) -> list[HeartbeatResult | DomainError]:
+        """Per item: the extended lease (or the cancellation to report), or why not
+        (JobNotFound, LeaseLost)."""
+
     async def heartbeat(
         self,
         job_id: int,
@@ -105,7 +112,12 @@ class Store(ABC):
         details: JSON = None,
         set_details: bool = False,
         now: datetime | None = None,
-    ) -> HeartbeatResult: ...
+    ) -> HeartbeatResult:
+        beat = Heartbeat(job_id, lease_token, details, set_details)
+        outcome = (await self.heartbeat_many([beat], now=now))[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
 
     @abstractmethod
     async def complete_many(

@@ -15,7 +15,15 @@ import asyncpg
 from sqlalchemy import TextClause, event
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest, NewJob
+from job_orchestrator.domain.models import (
+    Completed,
+    Completion,
+    Heartbeat,
+    HeartbeatResult,
+    Job,
+    LeaseRequest,
+    NewJob,
+)
 from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import is_unavailable, translate_errors
@@ -193,6 +201,30 @@ class PostgresStore(SqlStore):
                 i = position[(row[0], row[1])]
                 done[i] = Completed(row[0])
         return done
+
+    async def _heartbeat_guarded(
+        self, conn: AsyncConnection, items: list[Heartbeat], now: datetime | None
+    ) -> dict[int, HeartbeatResult]:
+        # One statement for the batch. The same lease twice in a batch gets one answer for
+        # both positions (an UPDATE touches a row once, whatever the input holds).
+        first: dict[tuple[int, str], int] = {}
+        for i, beat in enumerate(items):
+            first.setdefault((beat.job_id, hash_token(beat.lease_token)), i)
+        unique = list(first)
+        params = {
+            "ids": [job_id for job_id, _ in unique],
+            "token_hashes": [token_hash for _, token_hash in unique],
+            "set_details": [items[first[key]].set_details for key in unique],
+            "details": [encode_json(items[first[key]].details) for key in unique],
+            "now": self._t(now),
+        }
+        rows = await self._fetch(conn, self._q.heartbeat_many, params)
+        answered = {unique[n - 1]: self._heartbeat_result(at, cancel) for n, at, cancel in rows}
+        return {
+            i: answered[key]
+            for i, beat in enumerate(items)
+            if (key := (beat.job_id, hash_token(beat.lease_token))) in answered
+        }
 
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None

@@ -226,6 +226,24 @@ class Queries:
             f"UPDATE job_attempts SET finished_at = {now}, outcome = 'succeeded' "
             "WHERE outcome IS NULL AND job_id IN (SELECT value FROM json_each(:ids))"
         )
+        # PostgreSQL: a batch of heartbeats in one statement, each row guarded by its token
+        # (:n is the item's position, to match the answers back).
+        self.heartbeat_many = text(
+            "WITH input AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
+            "CAST(:token_hashes AS text[]), CAST(:set_details AS boolean[]), "
+            "CAST(:details AS text[])) WITH ORDINALITY AS t(id, token_hash, set_details, "
+            "details, n)) "
+            "UPDATE jobs SET "
+            "lease_expires_at = CASE WHEN jobs.state = 'leased' "
+            f"THEN {d.plus_seconds(now, 'jobs.lease_seconds')} ELSE jobs.lease_expires_at END, "
+            "heartbeat_details = CASE WHEN input.set_details "
+            "THEN CAST(input.details AS json) ELSE jobs.heartbeat_details END, "
+            f"updated_at = {now} "
+            "FROM input WHERE jobs.id = input.id AND jobs.lease_token_hash = input.token_hash "
+            f"AND (({leased_and_valid(now, token='input.token_hash', table='jobs')}) "
+            "OR jobs.state = 'cancelled') "
+            "RETURNING input.n, jobs.lease_expires_at, jobs.cancel_requested"
+        )
         self.complete_many = self._complete_many(full=True)
         self.complete_many_light = self._complete_many(full=False)
         # ---- workers and API keys --------------------------------------------------------

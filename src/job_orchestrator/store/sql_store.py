@@ -36,6 +36,7 @@ from job_orchestrator.domain.models import (
     Completion,
     EnqueueResult,
     FailureInfo,
+    Heartbeat,
     HeartbeatResult,
     Job,
     JobFilter,
@@ -482,30 +483,51 @@ class SqlStore(Store):
     ) -> Sequence[Sequence[Any]]:
         raise NotImplementedError  # each dialect claims its own way
 
-    async def heartbeat(
-        self,
-        job_id: int,
-        lease_token: str,
-        *,
-        details: JSON = None,
-        set_details: bool = False,
-        now: datetime | None = None,
-    ) -> HeartbeatResult:
-        params = {
-            "job_id": job_id,
-            "token_hash": hash_token(lease_token),
-            "set_details": set_details,
-            "details": encode_json(details),
-            "now": self._t(now),
-        }
+    async def heartbeat_many(
+        self, beats: Sequence[Heartbeat], *, now: datetime | None = None
+    ) -> list[HeartbeatResult | DomainError]:
+        items = list(beats)
+        if not items:
+            return []
         async with self._statement() as conn:
+            done = await self._heartbeat_guarded(conn, items, now)
+            misses = {items[i].job_id for i in range(len(items)) if i not in done}
+            existing = await self._get_jobs_in(conn, sorted(misses)) if misses else {}
+        results: list[HeartbeatResult | DomainError] = []
+        for i, beat in enumerate(items):
+            if i in done:
+                results.append(done[i])
+            elif beat.job_id in existing:
+                results.append(
+                    LeaseLost(f"the lease token is not job {beat.job_id}'s current lease")
+                )
+            else:
+                results.append(JobNotFound(f"job {beat.job_id} does not exist"))
+        return results
+
+    async def _heartbeat_guarded(
+        self, conn: AsyncConnection, items: list[Heartbeat], now: datetime | None
+    ) -> dict[int, HeartbeatResult]:
+        """The items whose guarded update matched, by position. SQLite: one statement per
+        item, all in one transaction (in-process, so no round trips to save)."""
+        done: dict[int, HeartbeatResult] = {}
+        for i, beat in enumerate(items):
+            params = {
+                "job_id": beat.job_id,
+                "token_hash": hash_token(beat.lease_token),
+                "set_details": beat.set_details,
+                "details": encode_json(beat.details),
+                "now": self._t(now),
+            }
             row = (await conn.execute(self._q.heartbeat, params)).first()
-            if row is None:
-                await self._require_job(conn, job_id)
-                raise LeaseLost(f"the lease token is not job {job_id}'s current lease")
+            if row is not None:
+                done[i] = self._heartbeat_result(row[1], row[2])
+        return done
+
+    def _heartbeat_result(self, lease_expires_at: Any, cancel_requested: Any) -> HeartbeatResult:
         return HeartbeatResult(
-            lease_expires_at=self._d.decode_time(row.lease_expires_at),
-            cancel_requested=bool(row.cancel_requested),
+            lease_expires_at=self._d.decode_time(lease_expires_at),
+            cancel_requested=bool(cancel_requested),
         )
 
     async def complete_many(
