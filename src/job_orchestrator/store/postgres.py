@@ -207,9 +207,10 @@ class PostgresStore(SqlStore):
     ) -> dict[int, HeartbeatResult]:
         # One statement for the batch. The same lease twice in a batch gets one answer for
         # both positions (an UPDATE touches a row once, whatever the input holds).
+        keys = [(beat.job_id, hash_token(beat.lease_token)) for beat in items]
         first: dict[tuple[int, str], int] = {}
-        for i, beat in enumerate(items):
-            first.setdefault((beat.job_id, hash_token(beat.lease_token)), i)
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
         unique = list(first)
         params = {
             "ids": [job_id for job_id, _ in unique],
@@ -220,11 +221,7 @@ class PostgresStore(SqlStore):
         }
         rows = await self._fetch(conn, self._q.heartbeat_many, params)
         answered = {unique[n - 1]: self._heartbeat_result(at, cancel) for n, at, cancel in rows}
-        return {
-            i: answered[key]
-            for i, beat in enumerate(items)
-            if (key := (beat.job_id, hash_token(beat.lease_token))) in answered
-        }
+        return {i: answered[key] for i, key in enumerate(keys) if key in answered}
 
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None

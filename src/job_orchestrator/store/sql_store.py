@@ -105,6 +105,14 @@ def fingerprint_of(job: NewJob) -> str:
     return hashlib.sha256(jsoncodec.canonical(body)).hexdigest()
 
 
+def job_not_found(job_id: int) -> JobNotFound:
+    return JobNotFound(f"job {job_id} does not exist")
+
+
+def lease_lost(job_id: int) -> LeaseLost:
+    return LeaseLost(f"the lease token is not job {job_id}'s current lease")
+
+
 class SqlStore(Store):
     def __init__(self, dialect: SqlDialect, writer: AsyncEngine, reader: AsyncEngine) -> None:
         self.dialect_name = dialect.name
@@ -398,8 +406,19 @@ class SqlStore(Store):
     async def _require_job(self, conn: AsyncConnection, job_id: int) -> Job:
         job = (await self._get_jobs_in(conn, [job_id])).get(job_id)
         if job is None:
-            raise JobNotFound(f"job {job_id} does not exist")
+            raise job_not_found(job_id)
         return job
+
+    async def _why_not_held(
+        self, conn: AsyncConnection, job_ids: Iterable[int]
+    ) -> dict[int, DomainError]:
+        """For lease-holder calls whose guard matched nothing: a job that exists was not
+        held by that token (409), one that does not is 404. One lookup for them all."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        found = {row.id for row in await conn.execute(self._q.job_states, {"ids": ids})}
+        return {i: lease_lost(i) if i in found else job_not_found(i) for i in ids}
 
     async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
@@ -491,19 +510,9 @@ class SqlStore(Store):
             return []
         async with self._statement() as conn:
             done = await self._heartbeat_guarded(conn, items, now)
-            misses = {items[i].job_id for i in range(len(items)) if i not in done}
-            existing = await self._get_jobs_in(conn, sorted(misses)) if misses else {}
-        results: list[HeartbeatResult | DomainError] = []
-        for i, beat in enumerate(items):
-            if i in done:
-                results.append(done[i])
-            elif beat.job_id in existing:
-                results.append(
-                    LeaseLost(f"the lease token is not job {beat.job_id}'s current lease")
-                )
-            else:
-                results.append(JobNotFound(f"job {beat.job_id} does not exist"))
-        return results
+            misses = [beat.job_id for i, beat in enumerate(items) if i not in done]
+            why = await self._why_not_held(conn, misses)
+        return [done[i] if i in done else why[beat.job_id] for i, beat in enumerate(items)]
 
     async def _heartbeat_guarded(
         self, conn: AsyncConnection, items: list[Heartbeat], now: datetime | None
@@ -574,9 +583,9 @@ class SqlStore(Store):
             item = items[i]
             row = states.get(item.job_id)
             if row is None:
-                outcome[i] = JobNotFound(f"job {item.job_id} does not exist")
+                outcome[i] = job_not_found(item.job_id)
             elif row.idempotency_key is None:
-                outcome[i] = LeaseLost(f"the lease token is not job {item.job_id}'s current lease")
+                outcome[i] = lease_lost(item.job_id)
             elif row.idempotency_key == completion_key(item):
                 replayed.append(i)
             else:
@@ -605,8 +614,7 @@ class SqlStore(Store):
                 )
             ).first()
             if row is None:
-                await self._require_job(conn, job_id)
-                raise LeaseLost(f"the lease token is not job {job_id}'s current lease")
+                raise (await self._why_not_held(conn, [job_id]))[job_id]
             return await self._end_attempt(
                 conn,
                 row,
@@ -630,14 +638,7 @@ class SqlStore(Store):
                 params = {"job_id": job_id, "token_hash": hash_token(token), "now": self._t(now)}
                 queue = (await conn.execute(self._q.release_lease, params)).scalar()
                 if queue is None:
-                    try:
-                        await self._require_job(conn, job_id)
-                    except JobNotFound as missing:
-                        outcomes.append(missing)
-                        continue
-                    outcomes.append(
-                        LeaseLost(f"the lease token is not job {job_id}'s current lease")
-                    )
+                    outcomes.append((await self._why_not_held(conn, [job_id]))[job_id])
                     continue
                 await conn.execute(self._q.forget_running_attempt, {"job_id": job_id})
                 released_queues.add(queue)
