@@ -28,7 +28,14 @@ from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import is_unavailable, translate_errors
 from job_orchestrator.store.raw_statements import RawStatements
-from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
+from job_orchestrator.store.rows import (
+    completion_key,
+    encode_json,
+    hash_token,
+    heartbeat_result_of,
+    job_of,
+)
+from job_orchestrator.store.sql_store import SqlStore
 from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
 
 log = logging.getLogger(__name__)
@@ -196,7 +203,7 @@ class PostgresStore(SqlStore):
         for row in rows:
             if return_jobs:  # JOB_COLUMNS, completion_key, completion_result
                 i = position[(row[0], row[-2])]
-                done[i] = self._job(row[:-2], row[-1])
+                done[i] = job_of(row[:-2], row[-1])
             else:  # id, completion_key
                 i = position[(row[0], row[1])]
                 done[i] = Completed(row[0])
@@ -220,7 +227,7 @@ class PostgresStore(SqlStore):
             "now": self._t(now),
         }
         rows = await self._fetch(conn, self._q.heartbeat_many, params)
-        answered = {unique[n - 1]: self._heartbeat_result(at, cancel) for n, at, cancel in rows}
+        answered = {unique[n - 1]: heartbeat_result_of(at, cancel) for n, at, cancel in rows}
         return {i: answered[key] for i, key in enumerate(keys) if key in answered}
 
     async def _insert_jobs(

@@ -29,7 +29,6 @@ from job_orchestrator.domain.errors import (
     StoreUnavailable,
 )
 from job_orchestrator.domain.models import (
-    JSON,
     ApiKeyRecord,
     Attempt,
     Completed,
@@ -52,34 +51,22 @@ from job_orchestrator.store.base import QueueReadyCallback, Store
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.errors import translate_errors
 from job_orchestrator.store.queries import LEASE_TOKEN_HASH, Queries
+from job_orchestrator.store.rows import (
+    completion_key,
+    decode_json,
+    encode_json,
+    hash_token,
+    heartbeat_result_of,
+    job_of,
+    lease_of,
+)
 
 # Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
 _IDEMPOTENT_ENQUEUE_TRIES = 5
 
 
-_STATES = {state.value: state for state in JobState}
-_RESULT_COLUMN: Any = object()  # _job(): take the result from the row itself
-
-
 class _KeyRace(Exception):
     """Another transaction inserted one of our idempotency keys first."""
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def completion_key(item: Completion) -> str:
-    """The completion's idempotency key; the contract's default is the lease token (hashed)."""
-    return item.idempotency_key or f"lease:{hash_token(item.lease_token)}"
-
-
-def encode_json(value: JSON) -> str | None:
-    return None if value is None else jsoncodec.dumps(value).decode()
-
-
-def decode_json(value: Any) -> JSON:
-    return None if value is None else jsoncodec.loads(value)
 
 
 def fingerprint_of(job: NewJob) -> str:
@@ -168,72 +155,6 @@ class SqlStore(Store):
         now = self._d.decode_time(value)
         assert now is not None
         return now
-
-    # ---- row mapping ------------------------------------------------------------------------
-    def _job(self, row: Sequence[Any], result: Any = _RESULT_COLUMN) -> Job:
-        """A row whose first columns are JOB_COLUMNS; the stored result is ``result`` (JSON
-        text) when given, else the column right after them (reads join job_completions).
-
-        Positional on purpose: this runs for every job of every batch, and name lookups on
-        the row mapping were most of its cost.
-        """
-        (
-            id_, queue, type_, payload, state, priority, attempts, max_attempts, run_at,
-            created_at, updated_at, finished_at, lease_expires_at, deadline, timeout_seconds,
-            lease_seconds, retry_initial, retry_multiplier, retry_max, retry_jitter,
-            idempotency_key, last_error, heartbeat_details, cancel_requested, worker_id, owner,
-            *rest,
-        ) = row  # fmt: skip
-        t = self._d.decode_time
-        return Job(
-            id=id_,
-            queue=queue,
-            type=type_,
-            payload=decode_json(payload),
-            state=_STATES[state],
-            priority=priority,
-            attempts=attempts,
-            max_attempts=max_attempts,
-            run_at=t(run_at),  # type: ignore[arg-type]
-            created_at=t(created_at),  # type: ignore[arg-type]
-            updated_at=t(updated_at),  # type: ignore[arg-type]
-            finished_at=t(finished_at),
-            lease_expires_at=t(lease_expires_at),
-            deadline=t(deadline),
-            timeout_seconds=timeout_seconds,
-            lease_seconds=lease_seconds,
-            retry=RetryPolicy(retry_initial, retry_multiplier, retry_max, bool(retry_jitter)),
-            idempotency_key=idempotency_key,
-            result=decode_json((rest[0] if rest else None) if result is _RESULT_COLUMN else result),
-            last_error=decode_json(last_error),
-            heartbeat_details=decode_json(heartbeat_details),
-            cancel_requested=bool(cancel_requested),
-            worker_id=worker_id,
-            owner=owner,
-        )
-
-    def _lease(self, row: Sequence[Any], token: str) -> Lease:
-        """A row of LEASE_COLUMNS (positional: a SQLAlchemy row or an asyncpg record)."""
-        (
-            id_, attempts, _token_hash, lease_expires_at, deadline, queue, type_, payload,
-            heartbeat_details, lease_seconds, timeout_seconds, leased_at, run_at,
-        ) = row  # fmt: skip
-        t = self._d.decode_time
-        return Lease(
-            job_id=id_,
-            lease_token=token,
-            attempt=attempts,
-            lease_expires_at=t(lease_expires_at),  # type: ignore[arg-type]
-            deadline=t(deadline),
-            queue=queue,
-            type=type_,
-            payload=decode_json(payload),
-            heartbeat_details=decode_json(heartbeat_details),
-            lease_seconds=lease_seconds,
-            timeout_seconds=timeout_seconds,
-            leased_at=t(leased_at),  # type: ignore[arg-type]
-            run_at=t(run_at),  # type: ignore[arg-type]
-        )
 
     # ---- wake-ups ---------------------------------------------------------------------------
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
@@ -330,7 +251,7 @@ class SqlStore(Store):
         rows_param = orjson.dumps([self._enqueue_row(job, i) for i, job in enumerate(jobs)])
         params = {"rows": rows_param.decode(), "now": self._t(now)}
         result = await conn.execute(self._q.insert_jobs, params)
-        inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
+        inserted = sorted((job_of(r) for r in result), key=lambda j: j.id)
         await self._announce(conn, {job.queue for job in inserted})
         return inserted
 
@@ -362,7 +283,7 @@ class SqlStore(Store):
         if not job_ids:
             return {}
         rows = await conn.execute(self._q.get_jobs, {"ids": list(job_ids)})
-        return {job.id: job for job in map(self._job, rows)}
+        return {job.id: job for job in map(job_of, rows)}
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
         statement = self._q.list_jobs(
@@ -382,7 +303,7 @@ class SqlStore(Store):
         }
         async with self._read() as conn:
             rows = await conn.execute(statement, {k: v for k, v in params.items() if v is not None})
-            return [self._job(r) for r in rows]
+            return [job_of(r) for r in rows]
 
     async def list_attempts(self, job_id: int) -> list[Attempt]:
         async with self._read() as conn:
@@ -433,7 +354,7 @@ class SqlStore(Store):
                     details={"state": job.state.value},
                 )
             await conn.execute(self._q.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
-            return self._job(row)
+            return job_of(row)
 
     async def retry(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
@@ -446,7 +367,7 @@ class SqlStore(Store):
                     f"job {job_id} is {job.state.value}: only dlq or cancelled jobs can be retried",
                     details={"state": job.state.value},
                 )
-            job = self._job(row)
+            job = job_of(row)
             await self._announce(conn, [job.queue])
             return job
 
@@ -475,7 +396,7 @@ class SqlStore(Store):
         by_hash = {hash_token(token): token for token in tokens}
         async with self._statement() as conn:
             rows = await self._claim(conn, request, list(by_hash), now)
-        leases = [self._lease(row, by_hash[row[LEASE_TOKEN_HASH]]) for row in rows]
+        leases = [lease_of(row, by_hash[row[LEASE_TOKEN_HASH]]) for row in rows]
         leases.sort(key=lambda lease: lease.job_id)
         return leases
 
@@ -530,14 +451,8 @@ class SqlStore(Store):
             }
             row = (await conn.execute(self._q.heartbeat, params)).first()
             if row is not None:
-                done[i] = self._heartbeat_result(row[1], row[2])
+                done[i] = heartbeat_result_of(row[1], row[2])
         return done
-
-    def _heartbeat_result(self, lease_expires_at: Any, cancel_requested: Any) -> HeartbeatResult:
-        return HeartbeatResult(
-            lease_expires_at=self._d.decode_time(lease_expires_at),
-            cancel_requested=bool(cancel_requested),
-        )
 
     async def complete_many(
         self,
@@ -692,7 +607,7 @@ class SqlStore(Store):
             self._q.finish_attempt,
             {"job_id": job_id, "outcome": outcome.value, "error": error_json, "now": self._t(now)},
         )
-        job = self._job(updated)
+        job = job_of(updated)
         if job.state is JobState.PENDING and not decision.delay_seconds:
             await self._announce(conn, [job.queue])
         return job

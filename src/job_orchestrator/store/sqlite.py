@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
 from job_orchestrator.store.dialect import SQLITE
-from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
+from job_orchestrator.store.rows import completion_key, encode_json, hash_token, job_of
+from job_orchestrator.store.sql_store import SqlStore
 from job_orchestrator.store.urls import normalize_database_url
 
 BUSY_TIMEOUT_MS = 10_000
@@ -108,7 +109,7 @@ class SqliteStore(SqlStore):
                     "attempt": row._mapping["attempts"],
                 }
             )
-            done[i] = self._job(row, result=result) if return_jobs else Completed(item.job_id)
+            done[i] = job_of(row, result=result) if return_jobs else Completed(item.job_id)
         await conn.execute(
             self._q.insert_completions,
             {"items": orjson.dumps(stored).decode(), "now": self._t(now)},
