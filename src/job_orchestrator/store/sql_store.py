@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +57,6 @@ from job_orchestrator.store.rows import (
     decode_json,
     encode_json,
     hash_token,
-    heartbeat_result_of,
     job_of,
     lease_of,
 )
@@ -124,13 +124,10 @@ class SqlStore(Store):
         async with translate_errors(), self._writer.begin() as conn:
             yield conn
 
-    @asynccontextmanager
-    async def _statement(self) -> AsyncIterator[AsyncConnection]:
-        """A write that the dialect can do in one statement (claim, batch completion,
-        heartbeat): PostgreSQL runs it without BEGIN/COMMIT, two round trips fewer; a single
-        statement is atomic on its own. Here (SQLite) it is an ordinary write transaction."""
-        async with self._write() as conn:
-            yield conn
+    @abstractmethod
+    def _statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write the dialect can do in one statement (claim, batch completion, heartbeat,
+        keyless enqueue, the leader lease)."""
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -160,16 +157,9 @@ class SqlStore(Store):
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
         self._on_ready = on_queue_ready
 
+    @abstractmethod
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
-        """Tell waiting long-polls that ``queues`` have ready jobs, once this transaction commits.
-
-        The base (SQLite) implementation wakes in-process waiters right away: SQLite writers
-        are serialized, so the commit is microseconds away, and a waiter that runs early simply
-        finds nothing and waits again.
-        """
-        if self._on_ready is not None:
-            for queue in set(queues):
-                self._on_ready(queue)
+        """Tell waiting long-polls that ``queues`` have ready jobs, once this write commits."""
 
     # ---- producers --------------------------------------------------------------------------
     async def enqueue_many(
@@ -244,36 +234,11 @@ class SqlStore(Store):
                 results.append(EnqueueResult(existing[job_id], created=False))
         return results
 
+    @abstractmethod
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[Job]:
         """Insert the jobs, announce their queues; the stored jobs in request order."""
-        rows_param = orjson.dumps([self._enqueue_row(job, i) for i, job in enumerate(jobs)])
-        params = {"rows": rows_param.decode(), "now": self._t(now)}
-        result = await conn.execute(self._q.insert_jobs, params)
-        inserted = sorted((job_of(r) for r in result), key=lambda j: j.id)
-        await self._announce(conn, {job.queue for job in inserted})
-        return inserted
-
-    def _enqueue_row(self, job: NewJob, ord_: int) -> dict[str, Any]:
-        return {
-            "ord": ord_,
-            "queue": job.queue,
-            "type": job.type,
-            "payload": encode_json(job.payload) if job.payload is not None else "null",
-            "priority": job.priority,
-            "max_attempts": job.max_attempts,
-            "run_at": self._d.encode_time_json(job.run_at),
-            "delay_seconds": job.delay_seconds,
-            "lease_seconds": job.lease_seconds,
-            "timeout_seconds": job.timeout_seconds,
-            "retry_initial_seconds": job.retry.initial_seconds,
-            "retry_multiplier": job.retry.multiplier,
-            "retry_max_seconds": job.retry.max_seconds,
-            "retry_jitter": job.retry.jitter,
-            "idempotency_key": job.idempotency_key,
-            "owner": job.owner,
-        }
 
     async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
         async with self._read() as conn:
@@ -414,6 +379,7 @@ class SqlStore(Store):
             params["types"] = list(request.types)
         return params
 
+    @abstractmethod
     async def _claim(
         self,
         conn: AsyncConnection,
@@ -421,7 +387,7 @@ class SqlStore(Store):
         token_hashes: list[str],
         now: datetime | None,
     ) -> Sequence[Sequence[Any]]:
-        raise NotImplementedError  # each dialect claims its own way
+        """Lease up to the request's limit; LEASE_COLUMNS rows, each with one of the hashes."""
 
     async def heartbeat_many(
         self, beats: Sequence[Heartbeat], *, now: datetime | None = None
@@ -435,24 +401,11 @@ class SqlStore(Store):
             why = await self._why_not_held(conn, misses)
         return [done[i] if i in done else why[beat.job_id] for i, beat in enumerate(items)]
 
+    @abstractmethod
     async def _heartbeat_guarded(
         self, conn: AsyncConnection, items: list[Heartbeat], now: datetime | None
     ) -> dict[int, HeartbeatResult]:
-        """The items whose guarded update matched, by position. SQLite: one statement per
-        item, all in one transaction (in-process, so no round trips to save)."""
-        done: dict[int, HeartbeatResult] = {}
-        for i, beat in enumerate(items):
-            params = {
-                "job_id": beat.job_id,
-                "token_hash": hash_token(beat.lease_token),
-                "set_details": beat.set_details,
-                "details": encode_json(beat.details),
-                "now": self._t(now),
-            }
-            row = (await conn.execute(self._q.heartbeat, params)).first()
-            if row is not None:
-                done[i] = heartbeat_result_of(row[1], row[2])
-        return done
+        """The items whose guarded update matched, by position."""
 
     async def complete_many(
         self,
@@ -470,6 +423,7 @@ class SqlStore(Store):
             resolved = await self._resolve_completion_misses(conn, items, misses, return_jobs)
         return [done[i] if i in done else resolved[i] for i in range(len(items))]
 
+    @abstractmethod
     async def _complete_guarded(
         self,
         conn: AsyncConnection,
@@ -478,7 +432,6 @@ class SqlStore(Store):
         return_jobs: bool,
     ) -> dict[int, Job | Completed]:
         """Complete every item whose token is the current lease; positions -> outcome."""
-        raise NotImplementedError  # each dialect completes a batch its own way
 
     async def _resolve_completion_misses(
         self,
