@@ -175,7 +175,7 @@ class PostgresStore(SqlStore):
         token_hashes: list[str],
         now: datetime | None,
     ) -> Sequence[Sequence[Any]]:
-        statement = self._q.claim(types=bool(request.types))
+        statement = self._q.leasing.claim(types=bool(request.types))
         return await self._fetch(conn, statement, self._claim_params(request, token_hashes, now))
 
     async def _complete_guarded(
@@ -192,7 +192,11 @@ class PostgresStore(SqlStore):
             "results": [encode_json(item.result) for item in items],
             "now": self._t(now),
         }
-        statement = self._q.complete_many if return_jobs else self._q.complete_many_light
+        statement = (
+            self._q.worker_calls.complete_many
+            if return_jobs
+            else self._q.worker_calls.complete_many_light
+        )
         rows = await self._fetch(conn, statement, params)
         # A job appears at most once in the output even if the batch named it twice; give it to
         # the first position that carried the winning key, the others resolve as replays.
@@ -226,7 +230,7 @@ class PostgresStore(SqlStore):
             "details": [encode_json(items[first[key]].details) for key in unique],
             "now": self._t(now),
         }
-        rows = await self._fetch(conn, self._q.heartbeat_many, params)
+        rows = await self._fetch(conn, self._q.worker_calls.heartbeat_many, params)
         answered = {unique[n - 1]: heartbeat_result_of(at, cancel) for n, at, cancel in rows}
         return {i: answered[key] for i, key in enumerate(keys) if key in answered}
 
@@ -254,7 +258,7 @@ class PostgresStore(SqlStore):
             "now": self._t(now),
             "channel": NOTIFY_CHANNEL,
         }
-        rows = await self._fetch(conn, self._q.insert_jobs, params)
+        rows = await self._fetch(conn, self._q.jobs.insert_jobs, params)
         # The database decided id, run_at and created_at (INSERTED_COLUMNS); everything else
         # is what the request said. Reading whole rows back (26 columns, the payload decoded
         # again) was about a third of a 1,000-job batch enqueue.
@@ -270,7 +274,7 @@ class PostgresStore(SqlStore):
         # own long polls itself (_waking_locally) and skips the echo (_on_notification).
         queues = sorted(set(queues))
         for queue in queues:
-            await conn.execute(self._q.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
+            await conn.execute(self._q.jobs.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
         self._note_announced(queues)
 
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:

@@ -1,6 +1,6 @@
 """The store on SQLAlchemy 2 async Core, shared by the PostgreSQL and SQLite implementations.
 
-No ORM objects on the hot path: statements are prepared text (see ``queries``), rows become
+No ORM objects on the hot path: statements are prepared text (see ``statements``), rows become
 frozen dataclasses. Subclasses supply the engines and the few operations whose SQL or
 transaction shape differs by dialect.
 """
@@ -51,7 +51,6 @@ from job_orchestrator.domain.states import AttemptOutcome, JobState
 from job_orchestrator.store.base import QueueReadyCallback, Store
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.errors import translate_errors
-from job_orchestrator.store.queries import LEASE_TOKEN_HASH, Queries
 from job_orchestrator.store.rows import (
     completion_key,
     decode_json,
@@ -60,6 +59,8 @@ from job_orchestrator.store.rows import (
     job_of,
     lease_of,
 )
+from job_orchestrator.store.statements import Queries
+from job_orchestrator.store.statements.common import LEASE_TOKEN_HASH
 
 # Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
 _IDEMPOTENT_ENQUEUE_TRIES = 5
@@ -144,11 +145,11 @@ class SqlStore(Store):
 
     async def ping(self) -> None:
         async with self._read() as conn:
-            await conn.execute(self._q.ping)
+            await conn.execute(self._q.maintenance.ping)
 
     async def db_now(self) -> datetime:
         async with self._read() as conn:
-            value = (await conn.execute(self._q.db_now, {"now": None})).scalar_one()
+            value = (await conn.execute(self._q.maintenance.db_now, {"now": None})).scalar_one()
         now = self._d.decode_time(value)
         assert now is not None
         return now
@@ -187,7 +188,7 @@ class SqlStore(Store):
         keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key})
         known: dict[str, tuple[int | None, str]] = {}  # key -> (existing job id, fingerprint)
         if keys:
-            rows = await conn.execute(self._q.find_idempotency_keys, {"keys": keys})
+            rows = await conn.execute(self._q.jobs.find_idempotency_keys, {"keys": keys})
             known = {r.key: (r.job_id, r.fingerprint) for r in rows}
         # Which request positions create a job, and which reuse one (by key).
         to_insert: list[int] = []
@@ -217,7 +218,7 @@ class SqlStore(Store):
                 continue
             known[key] = (new.id, fingerprints[i])
             stored = await conn.execute(
-                self._q.insert_idempotency_key,
+                self._q.jobs.insert_idempotency_key,
                 {"key": key, "job_id": new.id, "fingerprint": fingerprints[i], "now": self._t(now)},
             )
             if stored.first() is None:
@@ -247,11 +248,11 @@ class SqlStore(Store):
     async def _get_jobs_in(self, conn: AsyncConnection, job_ids: Sequence[int]) -> dict[int, Job]:
         if not job_ids:
             return {}
-        rows = await conn.execute(self._q.get_jobs, {"ids": list(job_ids)})
+        rows = await conn.execute(self._q.jobs.get_jobs, {"ids": list(job_ids)})
         return {job.id: job for job in map(job_of, rows)}
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
-        statement = self._q.list_jobs(
+        statement = self._q.jobs.list_jobs(
             queue=filters.queue is not None,
             state=filters.state is not None,
             type_=filters.type is not None,
@@ -272,7 +273,7 @@ class SqlStore(Store):
 
     async def list_attempts(self, job_id: int) -> list[Attempt]:
         async with self._read() as conn:
-            rows = list(await conn.execute(self._q.list_attempts, {"job_id": job_id}))
+            rows = list(await conn.execute(self._q.jobs.list_attempts, {"job_id": job_id}))
             if not rows:
                 await self._require_job(conn, job_id)
         t = self._d.decode_time
@@ -303,13 +304,13 @@ class SqlStore(Store):
         ids = sorted(set(job_ids))
         if not ids:
             return {}
-        found = {row.id for row in await conn.execute(self._q.job_states, {"ids": ids})}
+        found = {row.id for row in await conn.execute(self._q.jobs.job_states, {"ids": ids})}
         return {i: lease_lost(i) if i in found else job_not_found(i) for i in ids}
 
     async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
             row = (
-                await conn.execute(self._q.cancel, {"job_id": job_id, "now": self._t(now)})
+                await conn.execute(self._q.jobs.cancel, {"job_id": job_id, "now": self._t(now)})
             ).first()
             if row is None:
                 job = await self._require_job(conn, job_id)
@@ -318,13 +319,13 @@ class SqlStore(Store):
                     "only pending or leased jobs can be cancelled",
                     details={"state": job.state.value},
                 )
-            await conn.execute(self._q.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
+            await conn.execute(self._q.jobs.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
             return job_of(row)
 
     async def retry(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
             row = (
-                await conn.execute(self._q.retry, {"job_id": job_id, "now": self._t(now)})
+                await conn.execute(self._q.jobs.retry, {"job_id": job_id, "now": self._t(now)})
             ).first()
             if row is None:
                 job = await self._require_job(conn, job_id)
@@ -344,7 +345,7 @@ class SqlStore(Store):
         limit: int,
         now: datetime | None = None,
     ) -> int:
-        statement = self._q.redrive(queue=queue is not None, type_=type_ is not None)
+        statement = self._q.jobs.redrive(queue=queue is not None, type_=type_ is not None)
         params: dict[str, Any] = {"limit": limit, "now": self._t(now)}
         if queue is not None:
             params["queue"] = queue
@@ -444,7 +445,7 @@ class SqlStore(Store):
         if not misses:
             return {}
         ids = sorted({items[i].job_id for i in misses})
-        states = {r.id: r for r in await conn.execute(self._q.job_states, {"ids": ids})}
+        states = {r.id: r for r in await conn.execute(self._q.jobs.job_states, {"ids": ids})}
         replayed: list[int] = []
         outcome: dict[int, Job | Completed | DomainError] = {}
         for i in misses:
@@ -477,7 +478,7 @@ class SqlStore(Store):
         async with self._write() as conn:
             row = (
                 await conn.execute(
-                    self._q.select_for_failure,
+                    self._q.worker_calls.select_for_failure,
                     {"job_id": job_id, "token_hash": token_hash, "now": self._t(now)},
                 )
             ).first()
@@ -504,11 +505,11 @@ class SqlStore(Store):
         async with self._write() as conn:
             for job_id, token in leases:
                 params = {"job_id": job_id, "token_hash": hash_token(token), "now": self._t(now)}
-                queue = (await conn.execute(self._q.release_lease, params)).scalar()
+                queue = (await conn.execute(self._q.worker_calls.release_lease, params)).scalar()
                 if queue is None:
                     outcomes.append((await self._why_not_held(conn, [job_id]))[job_id])
                     continue
-                await conn.execute(self._q.forget_running_attempt, {"job_id": job_id})
+                await conn.execute(self._q.worker_calls.forget_running_attempt, {"job_id": job_id})
                 released_queues.add(queue)
                 outcomes.append(None)
             await self._announce(conn, released_queues)
@@ -543,7 +544,7 @@ class SqlStore(Store):
         error_json = encode_json({**error, "attempt": row.attempts})
         updated = (
             await conn.execute(
-                self._q.end_attempt,
+                self._q.worker_calls.end_attempt,
                 {
                     "job_id": job_id,
                     "token_hash": token_hash,
@@ -557,7 +558,7 @@ class SqlStore(Store):
         if updated is None:  # cannot happen while we hold the row; kept as a loud guard
             raise LeaseLost(f"job {job_id} changed while its attempt was being ended")
         await conn.execute(
-            self._q.finish_attempt,
+            self._q.worker_calls.finish_attempt,
             {"job_id": job_id, "outcome": outcome.value, "error": error_json, "now": self._t(now)},
         )
         job = job_of(updated)
@@ -571,7 +572,7 @@ class SqlStore(Store):
         async with self._write() as conn:
             rows = list(
                 await conn.execute(
-                    self._q.select_expired, {"limit": batch_size, "now": self._t(now)}
+                    self._q.maintenance.select_expired, {"limit": batch_size, "now": self._t(now)}
                 )
             )
             for row in rows:
@@ -609,15 +610,19 @@ class SqlStore(Store):
     ) -> bool:
         params = {"name": name, "holder": holder, "ttl": ttl_seconds, "now": self._t(now)}
         async with self._statement() as conn:
-            return (await conn.execute(self._q.acquire_leadership, params)).first() is not None
+            return (
+                await conn.execute(self._q.maintenance.acquire_leadership, params)
+            ).first() is not None
 
     async def release_leadership(self, name: str, holder: str) -> None:
         async with self._write() as conn:
-            await conn.execute(self._q.release_leadership, {"name": name, "holder": holder})
+            await conn.execute(
+                self._q.maintenance.release_leadership, {"name": name, "holder": holder}
+            )
 
     async def counts_by_queue_state(self) -> list[tuple[str, str, int]]:
         async with self._read() as conn:
-            rows = await conn.execute(self._q.counts_by_queue_state)
+            rows = await conn.execute(self._q.maintenance.counts_by_queue_state)
             return [(r.queue, r.state, r.n) for r in rows]
 
     # ---- workers ----------------------------------------------------------------------------
@@ -630,12 +635,12 @@ class SqlStore(Store):
             "now": self._t(now),
         }
         async with self._write() as conn:
-            await conn.execute(self._q.worker_seen, params)
+            await conn.execute(self._q.keys_workers.worker_seen, params)
 
     async def list_workers(self, *, since: datetime, limit: int = 500) -> list[WorkerInfo]:
         async with self._read() as conn:
             rows = await conn.execute(
-                self._q.list_workers, {"since": self._t(since), "limit": limit}
+                self._q.keys_workers.list_workers, {"since": self._t(since), "limit": limit}
             )
             return [
                 WorkerInfo(
@@ -659,16 +664,16 @@ class SqlStore(Store):
             "now": None,
         }
         async with self._write() as conn:
-            await conn.execute(self._q.insert_api_key, params)
+            await conn.execute(self._q.keys_workers.insert_api_key, params)
 
     async def find_api_key(self, key_id: str) -> tuple[str, tuple[str, ...]] | None:
         async with self._read() as conn:
-            row = (await conn.execute(self._q.find_api_key, {"id": key_id})).first()
+            row = (await conn.execute(self._q.keys_workers.find_api_key, {"id": key_id})).first()
         return None if row is None else (row.key_hash, tuple(row.scopes.split("+")))
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         async with self._read() as conn:
-            rows = await conn.execute(self._q.list_api_keys)
+            rows = await conn.execute(self._q.keys_workers.list_api_keys)
             t = self._d.decode_time
             return [
                 ApiKeyRecord(
@@ -683,9 +688,13 @@ class SqlStore(Store):
 
     async def revoke_api_key(self, key_id: str) -> bool:
         async with self._write() as conn:
-            row = (await conn.execute(self._q.revoke_api_key, {"id": key_id, "now": None})).first()
+            row = (
+                await conn.execute(self._q.keys_workers.revoke_api_key, {"id": key_id, "now": None})
+            ).first()
         return row is not None
 
     async def count_active_api_keys(self) -> int:
         async with self._read() as conn:
-            return int((await conn.execute(self._q.count_active_api_keys)).scalar_one())
+            return int(
+                (await conn.execute(self._q.keys_workers.count_active_api_keys)).scalar_one()
+            )

@@ -93,7 +93,7 @@ class SqliteStore(SqlStore):
         """Insert the jobs, announce their queues; the stored jobs in request order."""
         rows_param = orjson.dumps([self._enqueue_row(job, i) for i, job in enumerate(jobs)])
         params = {"rows": rows_param.decode(), "now": self._t(now)}
-        result = await conn.execute(self._q.insert_jobs, params)
+        result = await conn.execute(self._q.jobs.insert_jobs, params)
         inserted = sorted((job_of(r) for r in result), key=lambda j: j.id)
         await self._announce(conn, {job.queue for job in inserted})
         return inserted
@@ -132,7 +132,7 @@ class SqliteStore(SqlStore):
                 "details": encode_json(beat.details),
                 "now": self._t(now),
             }
-            row = (await conn.execute(self._q.heartbeat, params)).first()
+            row = (await conn.execute(self._q.worker_calls.heartbeat, params)).first()
             if row is not None:
                 done[i] = heartbeat_result_of(row[1], row[2])
         return done
@@ -144,12 +144,12 @@ class SqliteStore(SqlStore):
         token_hashes: list[str],
         now: datetime | None,
     ) -> Sequence[Sequence[Any]]:
-        statement = self._q.claim(types=bool(request.types))
+        statement = self._q.leasing.claim(types=bool(request.types))
         params = self._claim_params(request, orjson.dumps(token_hashes).decode(), now)
         rows = list(await conn.execute(statement, params))
         if rows:
             ids = [row._mapping["id"] for row in rows]
-            await conn.execute(self._q.record_attempts, {"ids": ids})
+            await conn.execute(self._q.leasing.record_attempts, {"ids": ids})
         return rows
 
     async def _complete_guarded(
@@ -171,7 +171,11 @@ class SqliteStore(SqlStore):
             {"id": items[i].job_id, "token_hash": hash_token(items[i].lease_token)}
             for i in first.values()
         ]
-        statement = self._q.sqlite_complete if return_jobs else self._q.sqlite_complete_light
+        statement = (
+            self._q.worker_calls.sqlite_complete
+            if return_jobs
+            else self._q.worker_calls.sqlite_complete_light
+        )
         rows = list(
             await conn.execute(
                 statement, {"items": orjson.dumps(batch).decode(), "now": self._t(now)}
@@ -195,11 +199,11 @@ class SqliteStore(SqlStore):
             )
             done[i] = job_of(row, result=result) if return_jobs else Completed(item.job_id)
         await conn.execute(
-            self._q.insert_completions,
+            self._q.worker_calls.insert_completions,
             {"items": orjson.dumps(stored).decode(), "now": self._t(now)},
         )
         await conn.execute(
-            self._q.finish_attempts_succeeded,
+            self._q.worker_calls.finish_attempts_succeeded,
             {"ids": orjson.dumps([s["id"] for s in stored]).decode(), "now": self._t(now)},
         )
         return done
