@@ -7,7 +7,6 @@ transaction shape differs by dialect.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -19,7 +18,6 @@ import orjson
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from job_orchestrator import jsoncodec
 from job_orchestrator.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -29,6 +27,7 @@ from job_orchestrator.domain.errors import (
     LeaseLost,
     StoreUnavailable,
 )
+from job_orchestrator.domain.fingerprint import fingerprint
 from job_orchestrator.domain.models import (
     ApiKeyRecord,
     Attempt,
@@ -68,29 +67,6 @@ _IDEMPOTENT_ENQUEUE_TRIES = 5
 
 class _KeyRace(Exception):
     """Another transaction inserted one of our idempotency keys first."""
-
-
-def fingerprint_of(job: NewJob) -> str:
-    if job.fingerprint:
-        return job.fingerprint
-    body = {
-        "type": job.type,
-        "payload": job.payload,
-        "queue": job.queue,
-        "priority": job.priority,
-        "run_at": job.run_at.isoformat() if job.run_at else None,
-        "delay_seconds": job.delay_seconds,
-        "max_attempts": job.max_attempts,
-        "retry": [
-            job.retry.initial_seconds,
-            job.retry.multiplier,
-            job.retry.max_seconds,
-            job.retry.jitter,
-        ],
-        "lease_seconds": job.lease_seconds,
-        "timeout_seconds": job.timeout_seconds,
-    }
-    return hashlib.sha256(jsoncodec.canonical(body)).hexdigest()
 
 
 def job_not_found(job_id: int) -> JobNotFound:
@@ -184,7 +160,7 @@ class SqlStore(Store):
     async def _enqueue_in(
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[EnqueueResult]:
-        fingerprints = [fingerprint_of(j) if j.idempotency_key else "" for j in jobs]
+        fingerprints = [fingerprint(j) if j.idempotency_key else "" for j in jobs]
         keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key})
         known: dict[str, tuple[int | None, str]] = {}  # key -> (existing job id, fingerprint)
         if keys:

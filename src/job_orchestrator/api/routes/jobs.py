@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from job_orchestrator import jsoncodec
 from job_orchestrator.api import deps
 from job_orchestrator.api.auth import Admin, Principal, Producer, ProducerOrReader, Reader
 from job_orchestrator.api.ratelimit import RateLimit
@@ -44,10 +42,6 @@ def to_new_job(
     body: EnqueueRequest, limit: int, owner: str | None, field: str = "payload"
 ) -> NewJob:
     deps.check_json_field(body.payload, field, limit)
-    fingerprint = None
-    if body.idempotency_key is not None:
-        canonical = jsoncodec.canonical(body.model_dump(mode="json"))
-        fingerprint = hashlib.sha256(canonical).hexdigest()
     return NewJob(
         type=body.type,
         payload=body.payload,
@@ -65,7 +59,6 @@ def to_new_job(
         lease_seconds=body.lease_seconds,
         timeout_seconds=body.timeout_seconds,
         idempotency_key=body.idempotency_key,
-        fingerprint=fingerprint,
         owner=owner,
     )
 
