@@ -217,14 +217,20 @@ class SqlStore(Store):
     ) -> list[Job]:
         """Insert the jobs, announce their queues; the stored jobs in request order."""
 
-    async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+    async def get_jobs(self, job_ids: Sequence[int], *, owner: str | None = None) -> dict[int, Job]:
         async with self._read() as conn:
-            return await self._get_jobs_in(conn, job_ids)
+            return await self._get_jobs_in(conn, job_ids, owner)
 
-    async def _get_jobs_in(self, conn: AsyncConnection, job_ids: Sequence[int]) -> dict[int, Job]:
+    async def _get_jobs_in(
+        self, conn: AsyncConnection, job_ids: Sequence[int], owner: str | None = None
+    ) -> dict[int, Job]:
         if not job_ids:
             return {}
-        rows = await conn.execute(self._q.jobs.get_jobs, {"ids": list(job_ids)})
+        if owner is None:
+            rows = await conn.execute(self._q.jobs.get_jobs, {"ids": list(job_ids)})
+        else:
+            params = {"ids": list(job_ids), "owner": owner}
+            rows = await conn.execute(self._q.jobs.get_own_jobs, params)
         return {job.id: job for job in map(job_of, rows)}
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
@@ -247,11 +253,17 @@ class SqlStore(Store):
             rows = await conn.execute(statement, {k: v for k, v in params.items() if v is not None})
             return [job_of(r) for r in rows]
 
-    async def list_attempts(self, job_id: int) -> list[Attempt]:
+    async def list_attempts(self, job_id: int, *, owner: str | None = None) -> list[Attempt]:
+        q = self._q.jobs
+        statement, params = (
+            (q.list_attempts, {"job_id": job_id})
+            if owner is None
+            else (q.list_own_attempts, {"job_id": job_id, "owner": owner})
+        )
         async with self._read() as conn:
-            rows = list(await conn.execute(self._q.jobs.list_attempts, {"job_id": job_id}))
+            rows = list(await conn.execute(statement, params))
             if not rows:
-                await self._require_job(conn, job_id)
+                await self._require_job(conn, job_id, owner)
         t = self._d.decode_time
         return [
             Attempt(
@@ -266,8 +278,10 @@ class SqlStore(Store):
             for r in rows
         ]
 
-    async def _require_job(self, conn: AsyncConnection, job_id: int) -> Job:
-        job = (await self._get_jobs_in(conn, [job_id])).get(job_id)
+    async def _require_job(
+        self, conn: AsyncConnection, job_id: int, owner: str | None = None
+    ) -> Job:
+        job = (await self._get_jobs_in(conn, [job_id], owner)).get(job_id)
         if job is None:
             raise job_not_found(job_id)
         return job
@@ -283,13 +297,18 @@ class SqlStore(Store):
         found = {row.id for row in await conn.execute(self._q.jobs.job_states, {"ids": ids})}
         return {i: lease_lost(i) if i in found else job_not_found(i) for i in ids}
 
-    async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job:
+    async def cancel(
+        self, job_id: int, *, owner: str | None = None, now: datetime | None = None
+    ) -> Job:
+        q = self._q.jobs
+        params = {"job_id": job_id, "now": self._t(now)}
+        statement = q.cancel if owner is None else q.cancel_own
+        if owner is not None:
+            params["owner"] = owner
         async with self._write() as conn:
-            row = (
-                await conn.execute(self._q.jobs.cancel, {"job_id": job_id, "now": self._t(now)})
-            ).first()
+            row = (await conn.execute(statement, params)).first()
             if row is None:
-                job = await self._require_job(conn, job_id)
+                job = await self._require_job(conn, job_id, owner)
                 raise InvalidTransition(
                     f"job {job_id} is {job.state.value}: "
                     "only pending or leased jobs can be cancelled",

@@ -16,6 +16,8 @@ from job_orchestrator.store.statements.common import (
     listed,
 )
 
+OWNED = "jobs.owner = :owner"
+
 
 class JobStatements:
     """Jobs: enqueue (and its idempotency keys), reads, cancel, retry, redrive."""
@@ -23,13 +25,15 @@ class JobStatements:
     def __init__(self, d: SqlDialect) -> None:
         self.d = d
         now = d.now
-        self.get_jobs = listed(
-            d,
+        get_jobs = (
             f"SELECT {JOB_COLUMNS_QUALIFIED}, c.result AS result FROM jobs "
             "LEFT JOIN job_completions c ON c.job_id = jobs.id "
-            f"WHERE {d.any_of('jobs.id', 'ids', 'bigint')}",
-            "ids",
+            f"WHERE {d.any_of('jobs.id', 'ids', 'bigint')}"
         )
+        self.get_jobs = listed(d, get_jobs, "ids")
+        # The *_own forms: a producer-scoped key's calls, where a job of another owner is not
+        # found; the owner is part of the one read or write, not an extra lookup before it.
+        self.get_own_jobs = listed(d, get_jobs + f" AND {OWNED}", "ids")
         self.job_states = listed(
             d,
             "SELECT jobs.id, jobs.state, c.idempotency_key, c.result FROM jobs "
@@ -40,6 +44,11 @@ class JobStatements:
         self.list_attempts = text(
             "SELECT job_id, attempt, worker_id, leased_at, finished_at, outcome, error "
             "FROM job_attempts WHERE job_id = :job_id ORDER BY id"
+        )
+        self.list_own_attempts = text(
+            "SELECT a.job_id, a.attempt, a.worker_id, a.leased_at, a.finished_at, a.outcome, "
+            "a.error FROM job_attempts a JOIN jobs ON jobs.id = a.job_id "
+            f"WHERE a.job_id = :job_id AND {OWNED} ORDER BY a.id"
         )
         if d.name == "postgresql":
             # PostgreSQL also announces the queues in the same statement (the scalar subquery
@@ -67,12 +76,13 @@ class JobStatements:
         self.notify = text("SELECT pg_notify(:channel, :queue)")
         # A leased job is cancelled at once; its worker learns it from its next heartbeat, which
         # still matches the token (kept on purpose) and answers cancel_requested.
-        self.cancel = text(
+        cancel = (
             "UPDATE jobs SET cancel_requested = (state = 'leased'), state = 'cancelled', "
             f"finished_at = {now}, updated_at = {now}, lease_expires_at = NULL, deadline = NULL "
             "WHERE id = :job_id AND state IN ('pending', 'leased') "
-            f"RETURNING {JOB_COLUMNS}"
         )
+        self.cancel = text(cancel + f"RETURNING {JOB_COLUMNS}")
+        self.cancel_own = text(cancel + f"AND {OWNED} RETURNING {JOB_COLUMNS}")
         self.cancel_attempt = text(
             f"UPDATE job_attempts SET finished_at = {now}, outcome = 'cancelled' "
             "WHERE job_id = :job_id AND outcome IS NULL"
