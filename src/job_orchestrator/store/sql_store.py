@@ -1,8 +1,9 @@
 """The store on SQLAlchemy 2 async Core, shared by the PostgreSQL and SQLite implementations.
 
 No ORM objects on the hot path: statements are prepared text (see ``statements``), rows become
-frozen dataclasses. Subclasses supply the engines and the few operations whose SQL or
-transaction shape differs by dialect.
+frozen dataclasses. The drivers (``postgres.py``, ``sqlite.py``) supply the engines and the
+steps declared abstract here, whose SQL or transaction shape differs by database; this module
+holds no database's own version of a step.
 """
 
 from __future__ import annotations
