@@ -384,6 +384,31 @@ async def test_non_retryable_failure_dead_letters_at_once(store: Store) -> None:
     assert dead.state is JobState.DLQ and dead.attempts == 1
 
 
+async def test_an_owner_sees_only_its_own_jobs(store: Store) -> None:
+    """With ``owner``, another owner's job (or one without an owner) is not found."""
+    mine = (await store.enqueue(NewJob(type="t", owner="key-a"))).job
+    theirs = (await store.enqueue(NewJob(type="t", owner="key-b"))).job
+    nobody = (await store.enqueue(NewJob(type="t"))).job
+    assert (await store.get_job(mine.id, owner="key-a")).id == mine.id
+    assert await store.get_jobs([mine.id, theirs.id, nobody.id], owner="key-a") == {
+        mine.id: await store.get_job(mine.id)
+    }
+    for other in (theirs.id, nobody.id):
+        with pytest.raises(JobNotFound):
+            await store.get_job(other, owner="key-a")
+        with pytest.raises(JobNotFound):
+            await store.list_attempts(other, owner="key-a")
+        with pytest.raises(JobNotFound):
+            await store.cancel(other, owner="key-a")
+        assert (await store.get_job(other)).state is JobState.PENDING  # not cancelled
+    assert await store.list_attempts(mine.id, owner="key-a") == []
+    await lease_one(store)
+    assert [a.attempt for a in await store.list_attempts(mine.id, owner="key-a")] == [1]
+    assert (await store.cancel(mine.id, owner="key-a")).state is JobState.CANCELLED
+    with pytest.raises(InvalidTransition):  # its own job, in a state cancel does not leave
+        await store.cancel(mine.id, owner="key-a")
+
+
 async def test_cancel_pending_and_leased(store: Store) -> None:
     pending = (await store.enqueue(NewJob(type="t", delay_seconds=100))).job
     cancelled = await store.cancel(pending.id)

@@ -122,7 +122,9 @@ async def test_a_claim_commits_lazily_but_leaves_the_session_synchronous(pg_url:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None and raw.get_server_pid() == backend
             assert await raw.fetchval("SHOW synchronous_commit") == "on"
-        assert "set_config('synchronous_commit', 'off', true)" in str(store._q.claim(types=False))
+        assert "set_config('synchronous_commit', 'off', true)" in str(
+            store._q.leasing.claim(types=False)
+        )
         await store.complete_many([Completion(lease.job_id, lease.lease_token, None)])
     finally:
         await store.close()

@@ -26,8 +26,6 @@ class NewJob:
     lease_seconds: float = 30.0
     timeout_seconds: float | None = None
     idempotency_key: str | None = None
-    # Hash of the request as sent; a replay with the same key must carry the same fingerprint.
-    fingerprint: str | None = None
     # The API key that created the job (producer-scoped keys only see their own jobs).
     owner: str | None = None
 

@@ -75,8 +75,9 @@ class JobService:
         self.metrics.enqueued.inc(sum(1 for r in results if r.created))
         return results
 
-    async def get(self, job_id: int, *, wait_seconds: float = 0.0) -> Job:
-        job = await self.store.get_job(job_id)
+    async def get(self, job_id: int, *, owner: str | None = None, wait_seconds: float = 0.0) -> Job:
+        """The job (of ``owner`` only, if given: another's is JobNotFound)."""
+        job = await self.store.get_job(job_id, owner=owner)
         wait_seconds = min(wait_seconds, self.max_wait_seconds)
         if wait_seconds <= 0 or job.state in TERMINAL_STATES:
             return job
@@ -88,17 +89,17 @@ class JobService:
                 break
             with self.hub.job_waiter(job_id) as changed:
                 await wait_for(changed, min(remaining, JOB_WAIT_POLL_SECONDS))
-            job = await self.store.get_job(job_id)
+            job = await self.store.get_job(job_id, owner=owner)
         return job
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
         return await self.store.list_jobs(filters)
 
-    async def attempts(self, job_id: int) -> list[Attempt]:
-        return await self.store.list_attempts(job_id)
+    async def attempts(self, job_id: int, *, owner: str | None = None) -> list[Attempt]:
+        return await self.store.list_attempts(job_id, owner=owner)
 
-    async def cancel(self, job_id: int) -> Job:
-        job = await self.store.cancel(job_id)
+    async def cancel(self, job_id: int, *, owner: str | None = None) -> Job:
+        job = await self.store.cancel(job_id, owner=owner)
         self.hub.job_changed(job_id)
         return job
 

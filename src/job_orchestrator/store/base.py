@@ -60,13 +60,17 @@ class Store(ABC):
     async def enqueue(self, job: NewJob, *, now: datetime | None = None) -> EnqueueResult:
         return (await self.enqueue_many([job], now=now))[0]
 
+    # ``owner``: only that API key's jobs (producer-scoped keys); a job of another owner is
+    # JobNotFound, decided in the same read or write.
     @abstractmethod
-    async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]: ...
+    async def get_jobs(
+        self, job_ids: Sequence[int], *, owner: str | None = None
+    ) -> dict[int, Job]: ...
 
-    async def get_job(self, job_id: int) -> Job:
+    async def get_job(self, job_id: int, *, owner: str | None = None) -> Job:
         from job_orchestrator.domain.errors import JobNotFound
 
-        job = (await self.get_jobs([job_id])).get(job_id)
+        job = (await self.get_jobs([job_id], owner=owner)).get(job_id)
         if job is None:
             raise JobNotFound(f"job {job_id} does not exist")
         return job
@@ -75,10 +79,12 @@ class Store(ABC):
     async def list_jobs(self, filters: JobFilter) -> list[Job]: ...
 
     @abstractmethod
-    async def list_attempts(self, job_id: int) -> list[Attempt]: ...
+    async def list_attempts(self, job_id: int, *, owner: str | None = None) -> list[Attempt]: ...
 
     @abstractmethod
-    async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job: ...
+    async def cancel(
+        self, job_id: int, *, owner: str | None = None, now: datetime | None = None
+    ) -> Job: ...
 
     @abstractmethod
     async def retry(self, job_id: int, *, now: datetime | None = None) -> Job: ...

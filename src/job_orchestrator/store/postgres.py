@@ -28,7 +28,14 @@ from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import is_unavailable, translate_errors
 from job_orchestrator.store.raw_statements import RawStatements
-from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
+from job_orchestrator.store.rows import (
+    completion_key,
+    encode_json,
+    hash_token,
+    heartbeat_result_of,
+    job_of,
+)
+from job_orchestrator.store.sql_store import SqlStore
 from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
 
 log = logging.getLogger(__name__)
@@ -168,7 +175,7 @@ class PostgresStore(SqlStore):
         token_hashes: list[str],
         now: datetime | None,
     ) -> Sequence[Sequence[Any]]:
-        statement = self._q.claim(types=bool(request.types))
+        statement = self._q.leasing.claim(types=bool(request.types))
         return await self._fetch(conn, statement, self._claim_params(request, token_hashes, now))
 
     async def _complete_guarded(
@@ -185,7 +192,11 @@ class PostgresStore(SqlStore):
             "results": [encode_json(item.result) for item in items],
             "now": self._t(now),
         }
-        statement = self._q.complete_many if return_jobs else self._q.complete_many_light
+        statement = (
+            self._q.worker_calls.complete_many
+            if return_jobs
+            else self._q.worker_calls.complete_many_light
+        )
         rows = await self._fetch(conn, statement, params)
         # A job appears at most once in the output even if the batch named it twice; give it to
         # the first position that carried the winning key, the others resolve as replays.
@@ -196,7 +207,7 @@ class PostgresStore(SqlStore):
         for row in rows:
             if return_jobs:  # JOB_COLUMNS, completion_key, completion_result
                 i = position[(row[0], row[-2])]
-                done[i] = self._job(row[:-2], row[-1])
+                done[i] = job_of(row[:-2], row[-1])
             else:  # id, completion_key
                 i = position[(row[0], row[1])]
                 done[i] = Completed(row[0])
@@ -219,8 +230,8 @@ class PostgresStore(SqlStore):
             "details": [encode_json(items[first[key]].details) for key in unique],
             "now": self._t(now),
         }
-        rows = await self._fetch(conn, self._q.heartbeat_many, params)
-        answered = {unique[n - 1]: self._heartbeat_result(at, cancel) for n, at, cancel in rows}
+        rows = await self._fetch(conn, self._q.worker_calls.heartbeat_many, params)
+        answered = {unique[n - 1]: heartbeat_result_of(at, cancel) for n, at, cancel in rows}
         return {i: answered[key] for i, key in enumerate(keys) if key in answered}
 
     async def _insert_jobs(
@@ -247,7 +258,7 @@ class PostgresStore(SqlStore):
             "now": self._t(now),
             "channel": NOTIFY_CHANNEL,
         }
-        rows = await self._fetch(conn, self._q.insert_jobs, params)
+        rows = await self._fetch(conn, self._q.jobs.insert_jobs, params)
         # The database decided id, run_at and created_at (INSERTED_COLUMNS); everything else
         # is what the request said. Reading whole rows back (26 columns, the payload decoded
         # again) was about a third of a 1,000-job batch enqueue.
@@ -263,7 +274,7 @@ class PostgresStore(SqlStore):
         # own long polls itself (_waking_locally) and skips the echo (_on_notification).
         queues = sorted(set(queues))
         for queue in queues:
-            await conn.execute(self._q.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
+            await conn.execute(self._q.jobs.notify, {"channel": NOTIFY_CHANNEL, "queue": queue})
         self._note_announced(queues)
 
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:

@@ -1,6 +1,6 @@
 """PostgreSQL hot-path statements run on the asyncpg connection under SQLAlchemy's pool.
 
-The SQL is still the one in ``queries`` (a SQLAlchemy ``TextClause``): it is compiled once per
+The SQL is still the one in ``statements`` (a SQLAlchemy ``TextClause``): it is compiled once per
 shape (the lengths of its expanded ``IN`` lists) into asyncpg's ``$n`` form, and asyncpg
 prepares and caches it per connection. What this skips is SQLAlchemy's per-execution work —
 the greenlet hop, cursor adaptation and result-row processing — which was about a quarter of

@@ -1,16 +1,17 @@
 """The store on SQLAlchemy 2 async Core, shared by the PostgreSQL and SQLite implementations.
 
-No ORM objects on the hot path: statements are prepared text (see ``queries``), rows become
-frozen dataclasses. Subclasses supply the engines and the few operations whose SQL or
-transaction shape differs by dialect.
+No ORM objects on the hot path: statements are prepared text (see ``statements``), rows become
+frozen dataclasses. The drivers (``postgres.py``, ``sqlite.py``) supply the engines and the
+steps declared abstract here, whose SQL or transaction shape differs by database; this module
+holds no database's own version of a step.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,6 @@ import orjson
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from job_orchestrator import jsoncodec
 from job_orchestrator.domain.errors import (
     AlreadyCompleted,
     DomainError,
@@ -28,8 +28,8 @@ from job_orchestrator.domain.errors import (
     LeaseLost,
     StoreUnavailable,
 )
+from job_orchestrator.domain.fingerprint import fingerprint
 from job_orchestrator.domain.models import (
-    JSON,
     ApiKeyRecord,
     Attempt,
     Completed,
@@ -51,58 +51,23 @@ from job_orchestrator.domain.states import AttemptOutcome, JobState
 from job_orchestrator.store.base import QueueReadyCallback, Store
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.errors import translate_errors
-from job_orchestrator.store.queries import LEASE_TOKEN_HASH, Queries
+from job_orchestrator.store.rows import (
+    completion_key,
+    decode_json,
+    encode_json,
+    hash_token,
+    job_of,
+    lease_of,
+)
+from job_orchestrator.store.statements import Queries
+from job_orchestrator.store.statements.common import LEASE_TOKEN_HASH
 
 # Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
 _IDEMPOTENT_ENQUEUE_TRIES = 5
 
 
-_STATES = {state.value: state for state in JobState}
-_RESULT_COLUMN: Any = object()  # _job(): take the result from the row itself
-
-
 class _KeyRace(Exception):
     """Another transaction inserted one of our idempotency keys first."""
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def completion_key(item: Completion) -> str:
-    """The completion's idempotency key; the contract's default is the lease token (hashed)."""
-    return item.idempotency_key or f"lease:{hash_token(item.lease_token)}"
-
-
-def encode_json(value: JSON) -> str | None:
-    return None if value is None else jsoncodec.dumps(value).decode()
-
-
-def decode_json(value: Any) -> JSON:
-    return None if value is None else jsoncodec.loads(value)
-
-
-def fingerprint_of(job: NewJob) -> str:
-    if job.fingerprint:
-        return job.fingerprint
-    body = {
-        "type": job.type,
-        "payload": job.payload,
-        "queue": job.queue,
-        "priority": job.priority,
-        "run_at": job.run_at.isoformat() if job.run_at else None,
-        "delay_seconds": job.delay_seconds,
-        "max_attempts": job.max_attempts,
-        "retry": [
-            job.retry.initial_seconds,
-            job.retry.multiplier,
-            job.retry.max_seconds,
-            job.retry.jitter,
-        ],
-        "lease_seconds": job.lease_seconds,
-        "timeout_seconds": job.timeout_seconds,
-    }
-    return hashlib.sha256(jsoncodec.canonical(body)).hexdigest()
 
 
 def job_not_found(job_id: int) -> JobNotFound:
@@ -137,13 +102,10 @@ class SqlStore(Store):
         async with translate_errors(), self._writer.begin() as conn:
             yield conn
 
-    @asynccontextmanager
-    async def _statement(self) -> AsyncIterator[AsyncConnection]:
-        """A write that the dialect can do in one statement (claim, batch completion,
-        heartbeat): PostgreSQL runs it without BEGIN/COMMIT, two round trips fewer; a single
-        statement is atomic on its own. Here (SQLite) it is an ordinary write transaction."""
-        async with self._write() as conn:
-            yield conn
+    @abstractmethod
+    def _statement(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write the dialect can do in one statement (claim, batch completion, heartbeat,
+        keyless enqueue, the leader lease)."""
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -160,95 +122,22 @@ class SqlStore(Store):
 
     async def ping(self) -> None:
         async with self._read() as conn:
-            await conn.execute(self._q.ping)
+            await conn.execute(self._q.maintenance.ping)
 
     async def db_now(self) -> datetime:
         async with self._read() as conn:
-            value = (await conn.execute(self._q.db_now, {"now": None})).scalar_one()
+            value = (await conn.execute(self._q.maintenance.db_now, {"now": None})).scalar_one()
         now = self._d.decode_time(value)
         assert now is not None
         return now
-
-    # ---- row mapping ------------------------------------------------------------------------
-    def _job(self, row: Sequence[Any], result: Any = _RESULT_COLUMN) -> Job:
-        """A row whose first columns are JOB_COLUMNS; the stored result is ``result`` (JSON
-        text) when given, else the column right after them (reads join job_completions).
-
-        Positional on purpose: this runs for every job of every batch, and name lookups on
-        the row mapping were most of its cost.
-        """
-        (
-            id_, queue, type_, payload, state, priority, attempts, max_attempts, run_at,
-            created_at, updated_at, finished_at, lease_expires_at, deadline, timeout_seconds,
-            lease_seconds, retry_initial, retry_multiplier, retry_max, retry_jitter,
-            idempotency_key, last_error, heartbeat_details, cancel_requested, worker_id, owner,
-            *rest,
-        ) = row  # fmt: skip
-        t = self._d.decode_time
-        return Job(
-            id=id_,
-            queue=queue,
-            type=type_,
-            payload=decode_json(payload),
-            state=_STATES[state],
-            priority=priority,
-            attempts=attempts,
-            max_attempts=max_attempts,
-            run_at=t(run_at),  # type: ignore[arg-type]
-            created_at=t(created_at),  # type: ignore[arg-type]
-            updated_at=t(updated_at),  # type: ignore[arg-type]
-            finished_at=t(finished_at),
-            lease_expires_at=t(lease_expires_at),
-            deadline=t(deadline),
-            timeout_seconds=timeout_seconds,
-            lease_seconds=lease_seconds,
-            retry=RetryPolicy(retry_initial, retry_multiplier, retry_max, bool(retry_jitter)),
-            idempotency_key=idempotency_key,
-            result=decode_json((rest[0] if rest else None) if result is _RESULT_COLUMN else result),
-            last_error=decode_json(last_error),
-            heartbeat_details=decode_json(heartbeat_details),
-            cancel_requested=bool(cancel_requested),
-            worker_id=worker_id,
-            owner=owner,
-        )
-
-    def _lease(self, row: Sequence[Any], token: str) -> Lease:
-        """A row of LEASE_COLUMNS (positional: a SQLAlchemy row or an asyncpg record)."""
-        (
-            id_, attempts, _token_hash, lease_expires_at, deadline, queue, type_, payload,
-            heartbeat_details, lease_seconds, timeout_seconds, leased_at, run_at,
-        ) = row  # fmt: skip
-        t = self._d.decode_time
-        return Lease(
-            job_id=id_,
-            lease_token=token,
-            attempt=attempts,
-            lease_expires_at=t(lease_expires_at),  # type: ignore[arg-type]
-            deadline=t(deadline),
-            queue=queue,
-            type=type_,
-            payload=decode_json(payload),
-            heartbeat_details=decode_json(heartbeat_details),
-            lease_seconds=lease_seconds,
-            timeout_seconds=timeout_seconds,
-            leased_at=t(leased_at),  # type: ignore[arg-type]
-            run_at=t(run_at),  # type: ignore[arg-type]
-        )
 
     # ---- wake-ups ---------------------------------------------------------------------------
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
         self._on_ready = on_queue_ready
 
+    @abstractmethod
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
-        """Tell waiting long-polls that ``queues`` have ready jobs, once this transaction commits.
-
-        The base (SQLite) implementation wakes in-process waiters right away: SQLite writers
-        are serialized, so the commit is microseconds away, and a waiter that runs early simply
-        finds nothing and waits again.
-        """
-        if self._on_ready is not None:
-            for queue in set(queues):
-                self._on_ready(queue)
+        """Tell waiting long-polls that ``queues`` have ready jobs, once this write commits."""
 
     # ---- producers --------------------------------------------------------------------------
     async def enqueue_many(
@@ -272,11 +161,11 @@ class SqlStore(Store):
     async def _enqueue_in(
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[EnqueueResult]:
-        fingerprints = [fingerprint_of(j) if j.idempotency_key else "" for j in jobs]
+        fingerprints = [fingerprint(j) if j.idempotency_key else "" for j in jobs]
         keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key})
         known: dict[str, tuple[int | None, str]] = {}  # key -> (existing job id, fingerprint)
         if keys:
-            rows = await conn.execute(self._q.find_idempotency_keys, {"keys": keys})
+            rows = await conn.execute(self._q.jobs.find_idempotency_keys, {"keys": keys})
             known = {r.key: (r.job_id, r.fingerprint) for r in rows}
         # Which request positions create a job, and which reuse one (by key).
         to_insert: list[int] = []
@@ -306,7 +195,7 @@ class SqlStore(Store):
                 continue
             known[key] = (new.id, fingerprints[i])
             stored = await conn.execute(
-                self._q.insert_idempotency_key,
+                self._q.jobs.insert_idempotency_key,
                 {"key": key, "job_id": new.id, "fingerprint": fingerprints[i], "now": self._t(now)},
             )
             if stored.first() is None:
@@ -323,49 +212,30 @@ class SqlStore(Store):
                 results.append(EnqueueResult(existing[job_id], created=False))
         return results
 
+    @abstractmethod
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[Job]:
         """Insert the jobs, announce their queues; the stored jobs in request order."""
-        rows_param = orjson.dumps([self._enqueue_row(job, i) for i, job in enumerate(jobs)])
-        params = {"rows": rows_param.decode(), "now": self._t(now)}
-        result = await conn.execute(self._q.insert_jobs, params)
-        inserted = sorted((self._job(r) for r in result), key=lambda j: j.id)
-        await self._announce(conn, {job.queue for job in inserted})
-        return inserted
 
-    def _enqueue_row(self, job: NewJob, ord_: int) -> dict[str, Any]:
-        return {
-            "ord": ord_,
-            "queue": job.queue,
-            "type": job.type,
-            "payload": encode_json(job.payload) if job.payload is not None else "null",
-            "priority": job.priority,
-            "max_attempts": job.max_attempts,
-            "run_at": self._d.encode_time_json(job.run_at),
-            "delay_seconds": job.delay_seconds,
-            "lease_seconds": job.lease_seconds,
-            "timeout_seconds": job.timeout_seconds,
-            "retry_initial_seconds": job.retry.initial_seconds,
-            "retry_multiplier": job.retry.multiplier,
-            "retry_max_seconds": job.retry.max_seconds,
-            "retry_jitter": job.retry.jitter,
-            "idempotency_key": job.idempotency_key,
-            "owner": job.owner,
-        }
-
-    async def get_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+    async def get_jobs(self, job_ids: Sequence[int], *, owner: str | None = None) -> dict[int, Job]:
         async with self._read() as conn:
-            return await self._get_jobs_in(conn, job_ids)
+            return await self._get_jobs_in(conn, job_ids, owner)
 
-    async def _get_jobs_in(self, conn: AsyncConnection, job_ids: Sequence[int]) -> dict[int, Job]:
+    async def _get_jobs_in(
+        self, conn: AsyncConnection, job_ids: Sequence[int], owner: str | None = None
+    ) -> dict[int, Job]:
         if not job_ids:
             return {}
-        rows = await conn.execute(self._q.get_jobs, {"ids": list(job_ids)})
-        return {job.id: job for job in map(self._job, rows)}
+        if owner is None:
+            rows = await conn.execute(self._q.jobs.get_jobs, {"ids": list(job_ids)})
+        else:
+            params = {"ids": list(job_ids), "owner": owner}
+            rows = await conn.execute(self._q.jobs.get_own_jobs, params)
+        return {job.id: job for job in map(job_of, rows)}
 
     async def list_jobs(self, filters: JobFilter) -> list[Job]:
-        statement = self._q.list_jobs(
+        statement = self._q.jobs.list_jobs(
             queue=filters.queue is not None,
             state=filters.state is not None,
             type_=filters.type is not None,
@@ -382,13 +252,19 @@ class SqlStore(Store):
         }
         async with self._read() as conn:
             rows = await conn.execute(statement, {k: v for k, v in params.items() if v is not None})
-            return [self._job(r) for r in rows]
+            return [job_of(r) for r in rows]
 
-    async def list_attempts(self, job_id: int) -> list[Attempt]:
+    async def list_attempts(self, job_id: int, *, owner: str | None = None) -> list[Attempt]:
+        q = self._q.jobs
+        statement, params = (
+            (q.list_attempts, {"job_id": job_id})
+            if owner is None
+            else (q.list_own_attempts, {"job_id": job_id, "owner": owner})
+        )
         async with self._read() as conn:
-            rows = list(await conn.execute(self._q.list_attempts, {"job_id": job_id}))
+            rows = list(await conn.execute(statement, params))
             if not rows:
-                await self._require_job(conn, job_id)
+                await self._require_job(conn, job_id, owner)
         t = self._d.decode_time
         return [
             Attempt(
@@ -403,8 +279,10 @@ class SqlStore(Store):
             for r in rows
         ]
 
-    async def _require_job(self, conn: AsyncConnection, job_id: int) -> Job:
-        job = (await self._get_jobs_in(conn, [job_id])).get(job_id)
+    async def _require_job(
+        self, conn: AsyncConnection, job_id: int, owner: str | None = None
+    ) -> Job:
+        job = (await self._get_jobs_in(conn, [job_id], owner)).get(job_id)
         if job is None:
             raise job_not_found(job_id)
         return job
@@ -417,28 +295,33 @@ class SqlStore(Store):
         ids = sorted(set(job_ids))
         if not ids:
             return {}
-        found = {row.id for row in await conn.execute(self._q.job_states, {"ids": ids})}
+        found = {row.id for row in await conn.execute(self._q.jobs.job_states, {"ids": ids})}
         return {i: lease_lost(i) if i in found else job_not_found(i) for i in ids}
 
-    async def cancel(self, job_id: int, *, now: datetime | None = None) -> Job:
+    async def cancel(
+        self, job_id: int, *, owner: str | None = None, now: datetime | None = None
+    ) -> Job:
+        q = self._q.jobs
+        params = {"job_id": job_id, "now": self._t(now)}
+        statement = q.cancel if owner is None else q.cancel_own
+        if owner is not None:
+            params["owner"] = owner
         async with self._write() as conn:
-            row = (
-                await conn.execute(self._q.cancel, {"job_id": job_id, "now": self._t(now)})
-            ).first()
+            row = (await conn.execute(statement, params)).first()
             if row is None:
-                job = await self._require_job(conn, job_id)
+                job = await self._require_job(conn, job_id, owner)
                 raise InvalidTransition(
                     f"job {job_id} is {job.state.value}: "
                     "only pending or leased jobs can be cancelled",
                     details={"state": job.state.value},
                 )
-            await conn.execute(self._q.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
-            return self._job(row)
+            await conn.execute(self._q.jobs.cancel_attempt, {"job_id": job_id, "now": self._t(now)})
+            return job_of(row)
 
     async def retry(self, job_id: int, *, now: datetime | None = None) -> Job:
         async with self._write() as conn:
             row = (
-                await conn.execute(self._q.retry, {"job_id": job_id, "now": self._t(now)})
+                await conn.execute(self._q.jobs.retry, {"job_id": job_id, "now": self._t(now)})
             ).first()
             if row is None:
                 job = await self._require_job(conn, job_id)
@@ -446,7 +329,7 @@ class SqlStore(Store):
                     f"job {job_id} is {job.state.value}: only dlq or cancelled jobs can be retried",
                     details={"state": job.state.value},
                 )
-            job = self._job(row)
+            job = job_of(row)
             await self._announce(conn, [job.queue])
             return job
 
@@ -458,7 +341,7 @@ class SqlStore(Store):
         limit: int,
         now: datetime | None = None,
     ) -> int:
-        statement = self._q.redrive(queue=queue is not None, type_=type_ is not None)
+        statement = self._q.jobs.redrive(queue=queue is not None, type_=type_ is not None)
         params: dict[str, Any] = {"limit": limit, "now": self._t(now)}
         if queue is not None:
             params["queue"] = queue
@@ -475,7 +358,7 @@ class SqlStore(Store):
         by_hash = {hash_token(token): token for token in tokens}
         async with self._statement() as conn:
             rows = await self._claim(conn, request, list(by_hash), now)
-        leases = [self._lease(row, by_hash[row[LEASE_TOKEN_HASH]]) for row in rows]
+        leases = [lease_of(row, by_hash[row[LEASE_TOKEN_HASH]]) for row in rows]
         leases.sort(key=lambda lease: lease.job_id)
         return leases
 
@@ -493,6 +376,7 @@ class SqlStore(Store):
             params["types"] = list(request.types)
         return params
 
+    @abstractmethod
     async def _claim(
         self,
         conn: AsyncConnection,
@@ -500,7 +384,7 @@ class SqlStore(Store):
         token_hashes: list[str],
         now: datetime | None,
     ) -> Sequence[Sequence[Any]]:
-        raise NotImplementedError  # each dialect claims its own way
+        """Lease up to the request's limit; LEASE_COLUMNS rows, each with one of the hashes."""
 
     async def heartbeat_many(
         self, beats: Sequence[Heartbeat], *, now: datetime | None = None
@@ -514,30 +398,11 @@ class SqlStore(Store):
             why = await self._why_not_held(conn, misses)
         return [done[i] if i in done else why[beat.job_id] for i, beat in enumerate(items)]
 
+    @abstractmethod
     async def _heartbeat_guarded(
         self, conn: AsyncConnection, items: list[Heartbeat], now: datetime | None
     ) -> dict[int, HeartbeatResult]:
-        """The items whose guarded update matched, by position. SQLite: one statement per
-        item, all in one transaction (in-process, so no round trips to save)."""
-        done: dict[int, HeartbeatResult] = {}
-        for i, beat in enumerate(items):
-            params = {
-                "job_id": beat.job_id,
-                "token_hash": hash_token(beat.lease_token),
-                "set_details": beat.set_details,
-                "details": encode_json(beat.details),
-                "now": self._t(now),
-            }
-            row = (await conn.execute(self._q.heartbeat, params)).first()
-            if row is not None:
-                done[i] = self._heartbeat_result(row[1], row[2])
-        return done
-
-    def _heartbeat_result(self, lease_expires_at: Any, cancel_requested: Any) -> HeartbeatResult:
-        return HeartbeatResult(
-            lease_expires_at=self._d.decode_time(lease_expires_at),
-            cancel_requested=bool(cancel_requested),
-        )
+        """The items whose guarded update matched, by position."""
 
     async def complete_many(
         self,
@@ -555,6 +420,7 @@ class SqlStore(Store):
             resolved = await self._resolve_completion_misses(conn, items, misses, return_jobs)
         return [done[i] if i in done else resolved[i] for i in range(len(items))]
 
+    @abstractmethod
     async def _complete_guarded(
         self,
         conn: AsyncConnection,
@@ -563,7 +429,6 @@ class SqlStore(Store):
         return_jobs: bool,
     ) -> dict[int, Job | Completed]:
         """Complete every item whose token is the current lease; positions -> outcome."""
-        raise NotImplementedError  # each dialect completes a batch its own way
 
     async def _resolve_completion_misses(
         self,
@@ -576,7 +441,7 @@ class SqlStore(Store):
         if not misses:
             return {}
         ids = sorted({items[i].job_id for i in misses})
-        states = {r.id: r for r in await conn.execute(self._q.job_states, {"ids": ids})}
+        states = {r.id: r for r in await conn.execute(self._q.jobs.job_states, {"ids": ids})}
         replayed: list[int] = []
         outcome: dict[int, Job | Completed | DomainError] = {}
         for i in misses:
@@ -609,7 +474,7 @@ class SqlStore(Store):
         async with self._write() as conn:
             row = (
                 await conn.execute(
-                    self._q.select_for_failure,
+                    self._q.worker_calls.select_for_failure,
                     {"job_id": job_id, "token_hash": token_hash, "now": self._t(now)},
                 )
             ).first()
@@ -636,11 +501,11 @@ class SqlStore(Store):
         async with self._write() as conn:
             for job_id, token in leases:
                 params = {"job_id": job_id, "token_hash": hash_token(token), "now": self._t(now)}
-                queue = (await conn.execute(self._q.release_lease, params)).scalar()
+                queue = (await conn.execute(self._q.worker_calls.release_lease, params)).scalar()
                 if queue is None:
                     outcomes.append((await self._why_not_held(conn, [job_id]))[job_id])
                     continue
-                await conn.execute(self._q.forget_running_attempt, {"job_id": job_id})
+                await conn.execute(self._q.worker_calls.forget_running_attempt, {"job_id": job_id})
                 released_queues.add(queue)
                 outcomes.append(None)
             await self._announce(conn, released_queues)
@@ -675,7 +540,7 @@ class SqlStore(Store):
         error_json = encode_json({**error, "attempt": row.attempts})
         updated = (
             await conn.execute(
-                self._q.end_attempt,
+                self._q.worker_calls.end_attempt,
                 {
                     "job_id": job_id,
                     "token_hash": token_hash,
@@ -689,10 +554,10 @@ class SqlStore(Store):
         if updated is None:  # cannot happen while we hold the row; kept as a loud guard
             raise LeaseLost(f"job {job_id} changed while its attempt was being ended")
         await conn.execute(
-            self._q.finish_attempt,
+            self._q.worker_calls.finish_attempt,
             {"job_id": job_id, "outcome": outcome.value, "error": error_json, "now": self._t(now)},
         )
-        job = self._job(updated)
+        job = job_of(updated)
         if job.state is JobState.PENDING and not decision.delay_seconds:
             await self._announce(conn, [job.queue])
         return job
@@ -703,7 +568,7 @@ class SqlStore(Store):
         async with self._write() as conn:
             rows = list(
                 await conn.execute(
-                    self._q.select_expired, {"limit": batch_size, "now": self._t(now)}
+                    self._q.maintenance.select_expired, {"limit": batch_size, "now": self._t(now)}
                 )
             )
             for row in rows:
@@ -741,15 +606,19 @@ class SqlStore(Store):
     ) -> bool:
         params = {"name": name, "holder": holder, "ttl": ttl_seconds, "now": self._t(now)}
         async with self._statement() as conn:
-            return (await conn.execute(self._q.acquire_leadership, params)).first() is not None
+            return (
+                await conn.execute(self._q.maintenance.acquire_leadership, params)
+            ).first() is not None
 
     async def release_leadership(self, name: str, holder: str) -> None:
         async with self._write() as conn:
-            await conn.execute(self._q.release_leadership, {"name": name, "holder": holder})
+            await conn.execute(
+                self._q.maintenance.release_leadership, {"name": name, "holder": holder}
+            )
 
     async def counts_by_queue_state(self) -> list[tuple[str, str, int]]:
         async with self._read() as conn:
-            rows = await conn.execute(self._q.counts_by_queue_state)
+            rows = await conn.execute(self._q.maintenance.counts_by_queue_state)
             return [(r.queue, r.state, r.n) for r in rows]
 
     # ---- workers ----------------------------------------------------------------------------
@@ -762,12 +631,12 @@ class SqlStore(Store):
             "now": self._t(now),
         }
         async with self._write() as conn:
-            await conn.execute(self._q.worker_seen, params)
+            await conn.execute(self._q.keys_workers.worker_seen, params)
 
     async def list_workers(self, *, since: datetime, limit: int = 500) -> list[WorkerInfo]:
         async with self._read() as conn:
             rows = await conn.execute(
-                self._q.list_workers, {"since": self._t(since), "limit": limit}
+                self._q.keys_workers.list_workers, {"since": self._t(since), "limit": limit}
             )
             return [
                 WorkerInfo(
@@ -791,16 +660,16 @@ class SqlStore(Store):
             "now": None,
         }
         async with self._write() as conn:
-            await conn.execute(self._q.insert_api_key, params)
+            await conn.execute(self._q.keys_workers.insert_api_key, params)
 
     async def find_api_key(self, key_id: str) -> tuple[str, tuple[str, ...]] | None:
         async with self._read() as conn:
-            row = (await conn.execute(self._q.find_api_key, {"id": key_id})).first()
+            row = (await conn.execute(self._q.keys_workers.find_api_key, {"id": key_id})).first()
         return None if row is None else (row.key_hash, tuple(row.scopes.split("+")))
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         async with self._read() as conn:
-            rows = await conn.execute(self._q.list_api_keys)
+            rows = await conn.execute(self._q.keys_workers.list_api_keys)
             t = self._d.decode_time
             return [
                 ApiKeyRecord(
@@ -815,9 +684,13 @@ class SqlStore(Store):
 
     async def revoke_api_key(self, key_id: str) -> bool:
         async with self._write() as conn:
-            row = (await conn.execute(self._q.revoke_api_key, {"id": key_id, "now": None})).first()
+            row = (
+                await conn.execute(self._q.keys_workers.revoke_api_key, {"id": key_id, "now": None})
+            ).first()
         return row is not None
 
     async def count_active_api_keys(self) -> int:
         async with self._read() as conn:
-            return int((await conn.execute(self._q.count_active_api_keys)).scalar_one())
+            return int(
+                (await conn.execute(self._q.keys_workers.count_active_api_keys)).scalar_one()
+            )

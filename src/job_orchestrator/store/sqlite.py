@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +11,24 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from job_orchestrator.domain.models import Completed, Completion, Job, LeaseRequest
+from job_orchestrator.domain.models import (
+    Completed,
+    Completion,
+    Heartbeat,
+    HeartbeatResult,
+    Job,
+    LeaseRequest,
+    NewJob,
+)
 from job_orchestrator.store.dialect import SQLITE
-from job_orchestrator.store.sql_store import SqlStore, completion_key, encode_json, hash_token
+from job_orchestrator.store.rows import (
+    completion_key,
+    encode_json,
+    hash_token,
+    heartbeat_result_of,
+    job_of,
+)
+from job_orchestrator.store.sql_store import SqlStore
 from job_orchestrator.store.urls import normalize_database_url
 
 BUSY_TIMEOUT_MS = 10_000
@@ -52,6 +68,75 @@ class SqliteStore(SqlStore):
         _configure(reader, writer=False)
         super().__init__(SQLITE, writer, reader)
 
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[AsyncConnection]:
+        """A write that the dialect can do in one statement (claim, batch completion,
+        heartbeat): PostgreSQL runs it without BEGIN/COMMIT, two round trips fewer; a single
+        statement is atomic on its own. SQLite: an ordinary write transaction."""
+        async with self._write() as conn:
+            yield conn
+
+    async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
+        """Tell waiting long-polls that ``queues`` have ready jobs, once this transaction commits.
+
+        SQLite wakes in-process waiters right away: SQLite writers
+        are serialized, so the commit is microseconds away, and a waiter that runs early simply
+        finds nothing and waits again.
+        """
+        if self._on_ready is not None:
+            for queue in set(queues):
+                self._on_ready(queue)
+
+    async def _insert_jobs(
+        self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
+    ) -> list[Job]:
+        """Insert the jobs, announce their queues; the stored jobs in request order."""
+        rows_param = orjson.dumps([self._enqueue_row(job, i) for i, job in enumerate(jobs)])
+        params = {"rows": rows_param.decode(), "now": self._t(now)}
+        result = await conn.execute(self._q.jobs.insert_jobs, params)
+        inserted = sorted((job_of(r) for r in result), key=lambda j: j.id)
+        await self._announce(conn, {job.queue for job in inserted})
+        return inserted
+
+    def _enqueue_row(self, job: NewJob, ord_: int) -> dict[str, Any]:
+        return {
+            "ord": ord_,
+            "queue": job.queue,
+            "type": job.type,
+            "payload": encode_json(job.payload) if job.payload is not None else "null",
+            "priority": job.priority,
+            "max_attempts": job.max_attempts,
+            "run_at": self._d.encode_time_json(job.run_at),
+            "delay_seconds": job.delay_seconds,
+            "lease_seconds": job.lease_seconds,
+            "timeout_seconds": job.timeout_seconds,
+            "retry_initial_seconds": job.retry.initial_seconds,
+            "retry_multiplier": job.retry.multiplier,
+            "retry_max_seconds": job.retry.max_seconds,
+            "retry_jitter": job.retry.jitter,
+            "idempotency_key": job.idempotency_key,
+            "owner": job.owner,
+        }
+
+    async def _heartbeat_guarded(
+        self, conn: AsyncConnection, items: list[Heartbeat], now: datetime | None
+    ) -> dict[int, HeartbeatResult]:
+        """The items whose guarded update matched, by position. SQLite: one statement per
+        item, all in one transaction (in-process, so no round trips to save)."""
+        done: dict[int, HeartbeatResult] = {}
+        for i, beat in enumerate(items):
+            params = {
+                "job_id": beat.job_id,
+                "token_hash": hash_token(beat.lease_token),
+                "set_details": beat.set_details,
+                "details": encode_json(beat.details),
+                "now": self._t(now),
+            }
+            row = (await conn.execute(self._q.worker_calls.heartbeat, params)).first()
+            if row is not None:
+                done[i] = heartbeat_result_of(row[1], row[2])
+        return done
+
     async def _claim(
         self,
         conn: AsyncConnection,
@@ -59,12 +144,12 @@ class SqliteStore(SqlStore):
         token_hashes: list[str],
         now: datetime | None,
     ) -> Sequence[Sequence[Any]]:
-        statement = self._q.claim(types=bool(request.types))
+        statement = self._q.leasing.claim(types=bool(request.types))
         params = self._claim_params(request, orjson.dumps(token_hashes).decode(), now)
         rows = list(await conn.execute(statement, params))
         if rows:
             ids = [row._mapping["id"] for row in rows]
-            await conn.execute(self._q.record_attempts, {"ids": ids})
+            await conn.execute(self._q.leasing.record_attempts, {"ids": ids})
         return rows
 
     async def _complete_guarded(
@@ -86,7 +171,11 @@ class SqliteStore(SqlStore):
             {"id": items[i].job_id, "token_hash": hash_token(items[i].lease_token)}
             for i in first.values()
         ]
-        statement = self._q.sqlite_complete if return_jobs else self._q.sqlite_complete_light
+        statement = (
+            self._q.worker_calls.sqlite_complete
+            if return_jobs
+            else self._q.worker_calls.sqlite_complete_light
+        )
         rows = list(
             await conn.execute(
                 statement, {"items": orjson.dumps(batch).decode(), "now": self._t(now)}
@@ -108,13 +197,13 @@ class SqliteStore(SqlStore):
                     "attempt": row._mapping["attempts"],
                 }
             )
-            done[i] = self._job(row, result=result) if return_jobs else Completed(item.job_id)
+            done[i] = job_of(row, result=result) if return_jobs else Completed(item.job_id)
         await conn.execute(
-            self._q.insert_completions,
+            self._q.worker_calls.insert_completions,
             {"items": orjson.dumps(stored).decode(), "now": self._t(now)},
         )
         await conn.execute(
-            self._q.finish_attempts_succeeded,
+            self._q.worker_calls.finish_attempts_succeeded,
             {"ids": orjson.dumps([s["id"] for s in stored]).decode(), "now": self._t(now)},
         )
         return done

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from job_orchestrator import jsoncodec
 from job_orchestrator.api import deps
 from job_orchestrator.api.auth import Admin, Principal, Producer, ProducerOrReader, Reader
 from job_orchestrator.api.ratelimit import RateLimit
@@ -25,7 +23,6 @@ from job_orchestrator.api.schemas import (
     RedriveRequest,
 )
 from job_orchestrator.api.serialize import attempt_dict, job_dict
-from job_orchestrator.domain.errors import JobNotFound
 from job_orchestrator.domain.models import JobFilter, NewJob
 from job_orchestrator.domain.retry import RetryPolicy
 from job_orchestrator.domain.states import JobState
@@ -44,10 +41,6 @@ def to_new_job(
     body: EnqueueRequest, limit: int, owner: str | None, field: str = "payload"
 ) -> NewJob:
     deps.check_json_field(body.payload, field, limit)
-    fingerprint = None
-    if body.idempotency_key is not None:
-        canonical = jsoncodec.canonical(body.model_dump(mode="json"))
-        fingerprint = hashlib.sha256(canonical).hexdigest()
     return NewJob(
         type=body.type,
         payload=body.payload,
@@ -65,7 +58,6 @@ def to_new_job(
         lease_seconds=body.lease_seconds,
         timeout_seconds=body.timeout_seconds,
         idempotency_key=body.idempotency_key,
-        fingerprint=fingerprint,
         owner=owner,
     )
 
@@ -120,19 +112,15 @@ async def get_job(
         default=0.0, ge=0, le=30, description="hold until the job is terminal or the wait ends"
     ),
 ) -> Response:
-    job_number = await visible_job_id(request, principal, job_id)
-    job = await deps.service(request).get(job_number, wait_seconds=wait_seconds)
+    job = await deps.service(request).get(
+        deps.parse_job_id(job_id), owner=visible_owner(principal), wait_seconds=wait_seconds
+    )
     return OrjsonResponse(job_dict(job))
 
 
-async def visible_job_id(request: Request, principal: Principal, raw_id: str) -> int:
-    """The job id, if this caller may see the job: producer-only keys see their own jobs."""
-    job_id = deps.parse_job_id(raw_id)
-    if principal.sees_only_own_jobs:
-        job = await deps.service(request).get(job_id)
-        if job.owner != principal.key_id:
-            raise JobNotFound(f"job {job_id} does not exist")
-    return job_id
+def visible_owner(principal: Principal) -> str | None:
+    """Whose jobs this caller may see: producer-only keys their own (None: everyone's)."""
+    return principal.key_id if principal.sees_only_own_jobs else None
 
 
 async def _list(
@@ -151,7 +139,7 @@ async def _list(
         type=type_,
         limit=limit,
         before_id=deps.parse_cursor(cursor),
-        owner=principal.key_id if principal.sees_only_own_jobs else None,
+        owner=visible_owner(principal),
     )
     jobs = await deps.service(request).list_jobs(filters)
     next_cursor = str(jobs[-1].id) if len(jobs) == limit else None
@@ -182,8 +170,9 @@ async def list_jobs(
     responses={**NOT_FOUND, **deps.COMMON_ERRORS},
 )
 async def list_attempts(job_id: str, request: Request, principal: ProducerOrReader) -> Response:
-    job_number = await visible_job_id(request, principal, job_id)
-    attempts = await deps.service(request).attempts(job_number)
+    attempts = await deps.service(request).attempts(
+        deps.parse_job_id(job_id), owner=visible_owner(principal)
+    )
     return OrjsonResponse({"attempts": [attempt_dict(a) for a in attempts]})
 
 
@@ -193,7 +182,9 @@ async def list_attempts(job_id: str, request: Request, principal: ProducerOrRead
     responses={**NOT_FOUND, **CONFLICT, **deps.COMMON_ERRORS},
 )
 async def cancel_job(job_id: str, request: Request, principal: Producer) -> Response:
-    job = await deps.service(request).cancel(await visible_job_id(request, principal, job_id))
+    job = await deps.service(request).cancel(
+        deps.parse_job_id(job_id), owner=visible_owner(principal)
+    )
     return OrjsonResponse(job_dict(job))
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -15,11 +16,13 @@ from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.schemas import (
     CompleteBatchOut,
     CompleteBatchRequest,
+    CompleteItem,
     CompleteRequest,
     ErrorOut,
     FailRequest,
     HeartbeatBatchOut,
     HeartbeatBatchRequest,
+    HeartbeatItem,
     HeartbeatOut,
     HeartbeatRequest,
     JobOut,
@@ -27,6 +30,7 @@ from job_orchestrator.api.schemas import (
     LeaseRequestModel,
     ReleaseBatchOut,
     ReleaseBatchRequest,
+    ReleaseItem,
 )
 from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict
 from job_orchestrator.domain.errors import DomainError
@@ -35,6 +39,7 @@ from job_orchestrator.domain.models import (
     Completion,
     FailureInfo,
     Heartbeat,
+    HeartbeatResult,
     Job,
     LeaseRequest,
 )
@@ -121,6 +126,43 @@ def _item_error(job_id: str, error: DomainError) -> dict[str, Any]:
     return {"job_id": job_id, "status": status_of(error), "error": error_dict(error)}
 
 
+class _WireItem(Protocol):
+    job_id: str
+
+
+WireItem = TypeVar("WireItem", bound=_WireItem)
+Parsed = TypeVar("Parsed")
+Outcome = TypeVar("Outcome")
+
+
+async def _each_item(
+    items: Sequence[WireItem],
+    check: Callable[[int, WireItem], tuple[int, Parsed]],
+    call: Callable[[list[Parsed]], Awaitable[Sequence[Outcome | DomainError]]],
+    answer: Callable[[Outcome], dict[str, Any]],
+) -> Response:
+    """The batch routes' loop: each item checked on its own (a bad one answers for itself with
+    the 4xx naming its field), one service call for the valid ones, and each outcome answered
+    at its item's position: ``answer`` adds a success's fields to its 200."""
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    valid: list[tuple[int, int, Parsed]] = []  # position, job id, the domain item
+    for i, item in enumerate(items):
+        try:
+            job_id, parsed = check(i, item)
+        except DomainError as error:
+            results[i] = _item_error(item.job_id, error)
+            continue
+        valid.append((i, job_id, parsed))
+    outcomes = await call([parsed for _, _, parsed in valid])
+    for (i, job_id, _), outcome in zip(valid, outcomes, strict=True):
+        wire_id = str(job_id)
+        if isinstance(outcome, DomainError):
+            results[i] = _item_error(wire_id, outcome)
+        else:
+            results[i] = {"job_id": wire_id, "status": 200, **answer(outcome)}
+    return OrjsonResponse({"results": results})
+
+
 @router.post(
     "/v1/workers/complete",
     response_model=CompleteBatchOut,
@@ -132,28 +174,20 @@ async def complete_batch(
 ) -> Response:
     """Each item has the single complete's exactly-once semantics and its own status."""
     limit = deps.settings(request).max_json_field_bytes
-    results: list[dict[str, Any] | None] = [None] * len(body.completions)
-    valid: list[tuple[int, Completion]] = []
-    for i, item in enumerate(body.completions):
-        try:
-            deps.check_json_field(item.result, f"completions.{i}.result", limit)
-            job_id = deps.parse_job_id(item.job_id)
-        except DomainError as error:
-            results[i] = _item_error(item.job_id, error)
-            continue
-        valid.append((i, Completion(job_id, item.lease_token, item.result, item.idempotency_key)))
-    outcomes = await deps.service(request).complete_many(
-        [c for _, c in valid], return_jobs=body.include_jobs
-    )
-    for (i, completion), outcome in zip(valid, outcomes, strict=True):
-        wire_id = str(completion.job_id)
-        if isinstance(outcome, Job):
-            results[i] = {"job_id": wire_id, "status": 200, "job": job_dict(outcome)}
-        elif isinstance(outcome, Completed):
-            results[i] = {"job_id": wire_id, "status": 200}
-        else:
-            results[i] = _item_error(wire_id, outcome)
-    return OrjsonResponse({"results": results})
+
+    def check(i: int, item: CompleteItem) -> tuple[int, Completion]:
+        deps.check_json_field(item.result, f"completions.{i}.result", limit)
+        job_id = deps.parse_job_id(item.job_id)
+        return job_id, Completion(job_id, item.lease_token, item.result, item.idempotency_key)
+
+    async def call(completions: list[Completion]) -> list[Job | Completed | DomainError]:
+        service = deps.service(request)
+        return await service.complete_many(completions, return_jobs=body.include_jobs)
+
+    def answer(outcome: object) -> dict[str, Any]:  # a Job, or Completed (no job asked for)
+        return {"job": job_dict(outcome)} if isinstance(outcome, Job) else {}
+
+    return await _each_item(body.completions, check, call, answer)
 
 
 @router.post(
@@ -167,30 +201,20 @@ async def heartbeat_batch(
 ) -> Response:
     """Each item as the single heartbeat would answer it; all in one database statement."""
     limit = deps.settings(request).max_json_field_bytes
-    results: list[dict[str, Any] | None] = [None] * len(body.heartbeats)
-    valid: list[tuple[int, Heartbeat]] = []
-    for i, item in enumerate(body.heartbeats):
-        try:
-            deps.check_json_field(item.details, f"heartbeats.{i}.details", limit)
-            job_id = deps.parse_job_id(item.job_id)
-        except DomainError as error:
-            results[i] = _item_error(item.job_id, error)
-            continue
+
+    def check(i: int, item: HeartbeatItem) -> tuple[int, Heartbeat]:
+        deps.check_json_field(item.details, f"heartbeats.{i}.details", limit)
+        job_id = deps.parse_job_id(item.job_id)
         set_details = "details" in item.model_fields_set
-        valid.append((i, Heartbeat(job_id, item.lease_token, item.details, set_details)))
-    outcomes = await deps.service(request).heartbeat_many([beat for _, beat in valid])
-    for (i, beat), outcome in zip(valid, outcomes, strict=True):
-        wire_id = str(beat.job_id)
-        if isinstance(outcome, DomainError):
-            results[i] = _item_error(wire_id, outcome)
-        else:
-            results[i] = {
-                "job_id": wire_id,
-                "status": 200,
-                "lease_expires_at": iso(outcome.lease_expires_at),
-                "cancel_requested": outcome.cancel_requested,
-            }
-    return OrjsonResponse({"results": results})
+        return job_id, Heartbeat(job_id, item.lease_token, item.details, set_details)
+
+    def answer(outcome: HeartbeatResult) -> dict[str, Any]:
+        return {
+            "lease_expires_at": iso(outcome.lease_expires_at),
+            "cancel_requested": outcome.cancel_requested,
+        }
+
+    return await _each_item(body.heartbeats, check, deps.service(request).heartbeat_many, answer)
 
 
 @router.post(
@@ -206,17 +230,12 @@ async def release_batch(
     released job is pending again at once and its attempt is given back, as if it had never
     been leased. Only the current lease token releases (404/409 per item otherwise); a job
     whose handler ran must be completed or failed instead."""
-    results: list[dict[str, Any] | None] = [None] * len(body.releases)
-    valid: list[tuple[int, tuple[int, str]]] = []
-    for i, item in enumerate(body.releases):
-        try:
-            valid.append((i, (deps.parse_job_id(item.job_id), item.lease_token)))
-        except DomainError as error:
-            results[i] = _item_error(item.job_id, error)
-    outcomes = await deps.service(request).release_many([lease for _, lease in valid])
-    for (i, (job_id, _)), outcome in zip(valid, outcomes, strict=True):
-        wire_id = str(job_id)
-        results[i] = (
-            {"job_id": wire_id, "status": 200} if outcome is None else _item_error(wire_id, outcome)
-        )
-    return OrjsonResponse({"results": results})
+
+    def check(_i: int, item: ReleaseItem) -> tuple[int, tuple[int, str]]:
+        job_id = deps.parse_job_id(item.job_id)
+        return job_id, (job_id, item.lease_token)
+
+    def answer(_released: None) -> dict[str, Any]:
+        return {}
+
+    return await _each_item(body.releases, check, deps.service(request).release_many, answer)
