@@ -20,11 +20,14 @@ from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.routes import jobs, ops, workers
 from job_orchestrator.domain.errors import StoreUnavailable
+from job_orchestrator.services.dashboard import DashboardService
+from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
 from job_orchestrator.services.keys import KeyService
 from job_orchestrator.services.reaper import Reaper
 from job_orchestrator.settings import Settings
 from job_orchestrator.store import Store, open_store
+from job_orchestrator.store.dashboard import DashboardReader
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ def create_app(
             metrics=service.metrics,
         )
         app.state.service = service
+        app.state.dashboard = DashboardService(service, DashboardReader.for_store(the_store))
+        app.state.health = HealthService(the_store)
         app.state.reaper = reaper
         app.state.authenticator = await make_authenticator(settings, KeyService(the_store))
         app.state.rate_limiter = make_rate_limiter(settings)
