@@ -57,6 +57,24 @@ def test_only_the_wiring_modules_import_the_store() -> None:
     assert {module: names for module, names in offenders.items() if names} == {}
 
 
+def store_attributes(source: str) -> int:
+    """How often ``source`` reaches for ``something.store`` (e.g. ``service.store.ping()``)."""
+    return sum(
+        isinstance(node, ast.Attribute) and node.attr == "store"
+        for node in ast.walk(ast.parse(source))
+    )
+
+
+def test_no_route_or_page_reaches_through_a_service_to_its_store() -> None:
+    reaching = {
+        module: store_attributes(path.read_text())
+        for module, path in api_modules().items()
+        if path.relative_to(API).as_posix() not in WIRING
+    }
+    assert {module: n for module, n in reaching.items() if n} == {}
+    assert store_attributes("await deps.service(request).store.ping()") == 1
+
+
 def test_the_scan_sees_every_module_and_the_wiring_itself() -> None:
     # Guards the test above against passing vacuously (a wrong folder, a scan that finds nothing).
     modules = api_modules()
