@@ -12,9 +12,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from job_orchestrator.api.app import create_app
 from job_orchestrator.sdk import Client, JobState
+from job_orchestrator.settings import Settings
 from tests.support.databases import SqliteTemplate
 from tests.support.process import running_server
 
@@ -166,3 +169,43 @@ def test_errors_are_one_line(server_url: str) -> None:
     assert bad.returncode == 2 and "--payload is not valid JSON" in bad.stderr
     no_module = cli("worker", "no_such_module:handlers", url=server_url)
     assert no_module.returncode == 2 and "cannot import no_such_module" in no_module.stderr
+
+
+async def test_keys_create_list_revoke_and_the_server_honours_them(
+    sqlite_template: SqliteTemplate,
+) -> None:
+    for database_url in sqlite_template.fresh():
+        await _keys_lifecycle(database_url)
+
+
+async def _keys_lifecycle(database_url: str) -> None:
+    bad = cli("keys", "create", "--scope", "root", "--database-url", database_url)
+    assert bad.returncode == 2 and "unknown scope" in bad.stderr
+    created = cli(
+        "keys", "create", "--scope", "reader", "--scope", "producer", "--name", "ci",
+        "--database-url", database_url,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    prefix, key_id, _secret = key.split("_", 2)
+    assert prefix == "jo" and f"created key {key_id} with scopes producer+reader" in created.stdout
+    listed = json.loads(cli("keys", "list", "--json", "--database-url", database_url).stdout)
+    assert [(r["id"], r["scopes"], r["name"], r["revoked_at"]) for r in listed] == [
+        (key_id, "producer+reader", "ci", None)
+    ]
+    app = create_app(Settings(database_url=database_url), run_reaper=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        bearer = {"authorization": f"Bearer {key}"}
+        assert (await client.get("/v1/jobs")).status_code == 401  # a stored key turns auth on
+        assert (await client.get("/v1/jobs", headers=bearer)).status_code == 200
+        revoked = cli("keys", "revoke", key_id, "--database-url", database_url)
+        assert revoked.returncode == 0 and f"revoked {key_id}" in revoked.stdout
+        app.state.authenticator._cache.clear()  # skip the 5 s cache
+        assert (await client.get("/v1/jobs", headers=bearer)).status_code == 401
+    again = cli("keys", "revoke", key_id, "--database-url", database_url)
+    assert again.returncode == 1 and "no active key" in again.stderr
+    listed = json.loads(cli("keys", "list", "--json", "--database-url", database_url).stdout)
+    assert listed[0]["revoked_at"] is not None

@@ -155,7 +155,7 @@ async def test_producers_see_only_their_own_jobs(env: Fixture, database_url: str
 
 
 async def test_database_keys_and_revocation(database_url: str) -> None:
-    from job_orchestrator.api.auth import hash_key
+    from job_orchestrator.services.keys import hash_key
     from job_orchestrator.store import open_store
 
     store = open_store(database_url)

@@ -20,10 +20,14 @@ from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.routes import jobs, ops, workers
 from job_orchestrator.domain.errors import StoreUnavailable
+from job_orchestrator.services.dashboard import DashboardService
+from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
+from job_orchestrator.services.keys import KeyService
 from job_orchestrator.services.reaper import Reaper
 from job_orchestrator.settings import Settings
 from job_orchestrator.store import Store, open_store
+from job_orchestrator.store.dashboard import DashboardReader
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +65,10 @@ def create_app(
             metrics=service.metrics,
         )
         app.state.service = service
+        app.state.dashboard = DashboardService(service, DashboardReader.for_store(the_store))
+        app.state.health = HealthService(the_store)
         app.state.reaper = reaper
-        app.state.authenticator = await make_authenticator(settings, the_store)
+        app.state.authenticator = await make_authenticator(settings, KeyService(the_store))
         app.state.rate_limiter = make_rate_limiter(settings)
         reaper_task = asyncio.create_task(reaper.run(), name="reaper") if run_reaper else None
         try:
@@ -102,14 +108,14 @@ def create_app(
     return app
 
 
-async def make_authenticator(settings: Settings, store: Store) -> Authenticator:
+async def make_authenticator(settings: Settings, keys: KeyService) -> Authenticator:
     """Auth is on when keys exist (environment or database) or it is required; off only on
     loopback: bound elsewhere without keys, the server refuses to start."""
     env_keys = parse_env_keys(settings.api_keys)
     enabled: bool | None = bool(env_keys) or settings.require_auth
     if not enabled:
         try:
-            enabled = await store.count_active_api_keys() > 0
+            enabled = await keys.count_active() > 0
         except StoreUnavailable:
             if not is_loopback(settings.host):
                 raise RuntimeError(
@@ -125,7 +131,7 @@ async def make_authenticator(settings: Settings, store: Store) -> Authenticator:
         )
     if enabled is False:
         log.warning("authentication is off (loopback only); every caller is admin")
-    return Authenticator(store, env_keys, enabled=enabled)
+    return Authenticator(keys, env_keys, enabled=enabled)
 
 
 def make_rate_limiter(settings: Settings) -> RateLimiter | None:

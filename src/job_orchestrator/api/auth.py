@@ -1,14 +1,14 @@
 """API keys and scopes.
 
 Keys come from ``ORCHESTRATOR_API_KEYS`` (``scope[+scope]:key`` entries, comma-separated) and
-from the database (``orchestrator keys create``), which keeps only their SHA-256 hash. A
-request's key is hashed and looked up; the hash found is compared with ``hmac.compare_digest``.
+from the database (``orchestrator keys create``, through ``services/keys.py``, which keeps only
+their SHA-256 hash). A request's key is hashed and looked up; the hash found is compared with
+``hmac.compare_digest``.
 Auth may be off only on a loopback address (checked at start-up).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import time
@@ -21,7 +21,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from job_orchestrator.api.errors import Forbidden, Unauthorized
-from job_orchestrator.store.base import Store
+from job_orchestrator.services.keys import KeyService, StoredKey, hash_key, key_id_of
 
 # Database keys are looked up at most this often per process; a revocation takes effect within.
 KEY_CACHE_SECONDS = 5.0
@@ -49,10 +49,6 @@ class Principal:
 
 
 ANONYMOUS_ADMIN = Principal(key_id=None, scopes=frozenset({Scope.ADMIN}))
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def parse_scopes(text: str) -> frozenset[str]:
@@ -89,27 +85,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def split_database_key(key: str) -> tuple[str, str] | None:
-    """Database keys read ``jo_<id>_<secret>``: the id finds the row, the hash is compared."""
-    prefix, _, rest = key.partition("_")
-    key_id, _, secret = rest.partition("_")
-    if prefix != "jo" or not key_id or not secret:
-        return None
-    return key_id, secret
-
-
 class Authenticator:
     def __init__(
-        self, store: Store, env_keys: dict[str, Principal], *, enabled: bool | None
+        self, keys: KeyService, env_keys: dict[str, Principal], *, enabled: bool | None
     ) -> None:
-        self.store = store
+        self.keys = keys
         self.env_keys = list(env_keys.items())
         self.enabled = enabled
-        self._cache: dict[str, tuple[float, tuple[str, frozenset[str]] | None]] = {}
+        self._cache: dict[str, tuple[float, StoredKey | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if self.enabled is None:  # the database was down at start-up: ask it now
-            self.enabled = await self.store.count_active_api_keys() > 0
+            self.enabled = await self.keys.count_active() > 0
         if not self.enabled:
             return ANONYMOUS_ADMIN
         scheme, _, key = (authorization or "").partition(" ")
@@ -130,23 +117,21 @@ class Authenticator:
         return found
 
     async def _database_key(self, key: str, digest: str) -> Principal | None:
-        parts = split_database_key(key)
-        if parts is None:
+        key_id = key_id_of(key)
+        if key_id is None:
             return None
-        key_id = parts[0][:64]
         now = time.monotonic()
         cached = self._cache.get(key_id)
         if cached is None or cached[0] <= now:
-            found = await self.store.find_api_key(key_id)
-            record = None if found is None else (found[0], frozenset(found[1]))
+            record = await self.keys.find(key_id)
             if len(self._cache) > 10_000:  # bounded: made-up ids must not grow memory forever
                 self._cache.clear()
             self._cache[key_id] = (now + KEY_CACHE_SECONDS, record)
         else:
             record = cached[1]
-        if record is None or not hmac.compare_digest(record[0], digest):
+        if record is None or not hmac.compare_digest(record.key_hash, digest):
             return None
-        return Principal(key_id=f"key:{key_id}", scopes=record[1])
+        return Principal(key_id=f"key:{key_id}", scopes=record.scopes)
 
 
 bearer = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer <key>")

@@ -1,4 +1,4 @@
-"""Helpers shared by the routes: the service, id parsing, JSON field bounds."""
+"""Helpers shared by the routes: the services, id parsing, JSON field bounds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from fastapi import Request
 from job_orchestrator import jsoncodec
 from job_orchestrator.api.errors import InvalidInput, PayloadTooLarge
 from job_orchestrator.domain.errors import JobNotFound
+from job_orchestrator.services.dashboard import DashboardService
+from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
 from job_orchestrator.settings import Settings
 
@@ -27,6 +29,16 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 def service(request: Request) -> JobService:
     svc: JobService = request.app.state.service
     return svc
+
+
+def dashboard(request: Request) -> DashboardService:
+    value: DashboardService = request.app.state.dashboard
+    return value
+
+
+def health(request: Request) -> HealthService:
+    value: HealthService = request.app.state.health
+    return value
 
 
 def settings(request: Request) -> Settings:

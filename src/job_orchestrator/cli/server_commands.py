@@ -75,16 +75,18 @@ def migrate(database_url: DatabaseUrl = None) -> None:
 keys_app = typer.Typer(help="API keys stored in the database (only their hash is kept).")
 
 
-def _with_store(database_url: str | None, action: Any) -> Any:
+def _with_keys(database_url: str | None, action: Any) -> Any:
+    """Run ``await action(KeyService)`` on the database, then close it."""
     import asyncio
 
+    from job_orchestrator.services.keys import KeyService
     from job_orchestrator.store import open_store
     from job_orchestrator.store.urls import normalize_database_url
 
     async def run() -> Any:
         store = open_store(normalize_database_url(database_url))
         try:
-            return await action(store)
+            return await action(KeyService(store))
         finally:
             await store.close()
 
@@ -101,24 +103,23 @@ def keys_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never shown again."""
-    import secrets
-
-    from job_orchestrator.api.auth import hash_key, parse_scopes
+    from job_orchestrator.api.auth import parse_scopes
 
     try:
-        scopes = sorted(parse_scopes("+".join(scope)))
+        scopes = parse_scopes("+".join(scope))
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
-    key_id = secrets.token_hex(6)
-    key = f"jo_{key_id}_{secrets.token_urlsafe(32)}"
 
-    async def create(store: Any) -> None:
-        await store.create_api_key(key_id=key_id, key_hash=hash_key(key), scopes=scopes, name=name)
+    async def create(keys: Any) -> Any:
+        return await keys.create(scopes=scopes, name=name)
 
-    _with_store(database_url, create)
-    typer.echo(f"created key {key_id} with scopes {'+'.join(scopes)}; it is shown only once:")
-    typer.echo(key)
+    created = _with_keys(database_url, create)
+    typer.echo(
+        f"created key {created.key_id} with scopes {'+'.join(created.scopes)}; "
+        "it is shown only once:"
+    )
+    typer.echo(created.key)
 
 
 @keys_app.command("list")
@@ -129,10 +130,10 @@ def keys_list(
     """List keys (ids, scopes, names, dates; never the keys)."""
     import json
 
-    async def fetch(store: Any) -> Any:
-        return await store.list_api_keys()
+    async def fetch(keys: Any) -> Any:
+        return await keys.list_keys()
 
-    records = _with_store(database_url, fetch)
+    records = _with_keys(database_url, fetch)
     rows = [
         {
             "id": r.id,
@@ -161,10 +162,10 @@ def keys_list(
 def keys_revoke(key_id: str, database_url: DatabaseUrl = None) -> None:
     """Revoke a key by id; servers stop accepting it within seconds."""
 
-    async def revoke(store: Any) -> bool:
-        return bool(await store.revoke_api_key(key_id))
+    async def revoke(keys: Any) -> bool:
+        return bool(await keys.revoke(key_id))
 
-    if not _with_store(database_url, revoke):
+    if not _with_keys(database_url, revoke):
         typer.echo(f"error: no active key with id {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")

@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "The database does not answer"}})
 async def readyz(request: Request) -> Response:
     try:
-        await deps.service(request).store.ping()
+        await deps.health(request).check_database()
     except StoreUnavailable as error:
         return error_response(503, error.code, error.message, headers={"Retry-After": "1"})
     return OrjsonResponse({"status": "ready", "database": deps.settings(request).dialect})

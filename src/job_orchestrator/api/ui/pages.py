@@ -37,8 +37,7 @@ from job_orchestrator.api.ui.access import (
 from job_orchestrator.domain.errors import DomainError, JobNotFound
 from job_orchestrator.domain.models import Job
 from job_orchestrator.domain.states import Event, JobState, next_state
-from job_orchestrator.services.dashboard import STATE_ORDER, DashboardService, ago, since
-from job_orchestrator.store.dashboard import DashboardReader, JobSearch
+from job_orchestrator.services.dashboard import STATE_ORDER, JobSearch, ago, since
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +137,6 @@ def _error_page(request: Request, status: int, title: str, message: str) -> Resp
 
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
-
-
-def dashboard(request: Request) -> DashboardService:
-    """The app's dashboard service, made on first use from the app's job service."""
-    service = deps.service(request)
-    current: DashboardService | None = getattr(request.app.state, "dashboard", None)
-    if current is None or current.jobs is not service:
-        current = DashboardService(service, DashboardReader.for_store(service.store))
-        request.app.state.dashboard = current
-    return current
 
 
 def _text(request: Request, name: str) -> str | None:
@@ -250,7 +239,7 @@ async def root() -> Response:
 
 @router.get("/")
 async def overview(request: Request, _who: UiReader) -> Response:
-    data = await dashboard(request).overview()
+    data = await deps.dashboard(request).overview()
     context = {
         "overview": data,
         "chart": data.throughput.as_json(),
@@ -263,7 +252,7 @@ async def overview(request: Request, _who: UiReader) -> Response:
 
 @router.get("/jobs")
 async def jobs(request: Request, _who: UiReader) -> Response:
-    service = dashboard(request)
+    service = deps.dashboard(request)
     raw_id = _text(request, "id")
     search = JobSearch(
         queue=_text(request, "queue"),
@@ -334,7 +323,7 @@ def _actions(job: Job) -> list[dict[str, str]]:
 @router.post("/jobs/{job_id}/cancel")
 async def cancel(job_id: str, request: Request, _who: UiAdmin) -> Response:
     job = await deps.service(request).cancel(deps.parse_job_id(job_id))
-    dashboard(request).forget_overview()
+    deps.dashboard(request).forget_overview()
     return RedirectResponse(f"/ui/jobs/{job.id}?done=cancelled", status_code=303)
 
 
@@ -344,7 +333,7 @@ async def retry(job_id: str, request: Request, _who: UiAdmin) -> Response:
     number = deps.parse_job_id(job_id)
     was_dead = (await service.get(number)).state is JobState.DLQ
     job = await service.retry(number)
-    dashboard(request).forget_overview()
+    deps.dashboard(request).forget_overview()
     form = await _form(request)
     if form.get("back") == "dlq":
         return RedirectResponse(
@@ -357,7 +346,7 @@ async def retry(job_id: str, request: Request, _who: UiAdmin) -> Response:
 
 @router.get("/dlq")
 async def dlq(request: Request, _who: UiReader) -> Response:
-    service = dashboard(request)
+    service = deps.dashboard(request)
     search = JobSearch(
         queue=_text(request, "queue"),
         state=JobState.DLQ,
@@ -394,7 +383,7 @@ async def redrive_all(request: Request, _who: UiAdmin) -> Response:
     form = await _form(request)
     queue = form.get("queue", "")[:MAX_NAME] or None
     type_ = form.get("type", "")[:MAX_NAME] or None
-    count = await dashboard(request).redrive_all(queue=queue, type_=type_)
+    count = await deps.dashboard(request).redrive_all(queue=queue, type_=type_)
     params = {"done": "all", "count": count, **({"queue": queue} if queue else {})}
     if type_:
         params["type"] = type_
@@ -406,7 +395,7 @@ async def workers(request: Request, _who: UiReader) -> Response:
     window = request.query_params.get("within", "1h")
     if window not in WORKER_WINDOWS:
         window = "1h"
-    service = dashboard(request)
+    service = deps.dashboard(request)
     rows = await service.workers(seen_within_seconds=WORKER_WINDOWS[window])
     context = {
         "title": "Workers",
