@@ -33,20 +33,17 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bench.common import (
-    REPO_ROOT,
-    SystemUnderTest,
-    WorkerProcesses,
-    Workload,
+from bench.common import SystemUnderTest, Workload, poll_until
+from bench.postgres import (
     drop_database,
     pg_dsn,
     pg_execute,
     pg_fetch_floats,
     pg_unreachable_reason,
-    poll_until,
     recreate_database,
     wait_for_count,
 )
+from bench.processes import REPO_ROOT, WorkerProcesses
 
 if TYPE_CHECKING:
     from job_orchestrator.sdk import AsyncClient
