@@ -5,7 +5,7 @@ the server do not share a CPU-bound event loop), then drives it with httpx.Async
 aiohttp.ClientSession: C concurrent tasks, keep-alive, a small JSON POST each (the shape of a
 lease/complete call). Prints requests/s for each, best of R rounds.
 
-    .venv/bin/python scripts/bench_http_clients.py --seconds 5 --concurrency 20 --rounds 2
+    .venv/bin/python bench/bench_http_clients.py --seconds 5 --concurrency 20 --rounds 2
 """
 
 from __future__ import annotations
