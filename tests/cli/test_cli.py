@@ -16,7 +16,7 @@ import pytest
 
 from job_orchestrator.sdk import Client, JobState
 from tests.support.databases import SqliteTemplate
-from tests.support.process import running_server
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 
