@@ -1,17 +1,27 @@
-"""The benchmark's subprocesses: worker processes (and servers) of the system under test."""
+"""The benchmark's subprocesses: worker processes (and servers) of the system under test.
+
+They are started by the project's one launcher (``job_orchestrator.verify.launcher``), with its
+environment rule: the developer's ``ORCHESTRATOR_*`` settings stripped, then what the harness
+passes (``PYTHONPATH`` so ``bench.*`` imports, the probe address) applied.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from job_orchestrator.verify.launcher import Processes
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = REPO_ROOT / "bench-results" / "logs"
+
+
+def launcher() -> Processes:
+    """A process group run from the repository root, logging to bench-results/logs."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return Processes(LOG_DIR, cwd=REPO_ROOT)
 
 
 @dataclass
@@ -20,21 +30,17 @@ class WorkerProcesses:
 
     name: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    log_dir: Path = REPO_ROOT / "bench-results" / "logs"
+    group: Processes = field(default_factory=launcher)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.group.log_dir
 
     def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> int:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_dir / f"{self.name}-{len(self.procs)}.log"
-        full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                argv,
-                cwd=REPO_ROOT,
-                env=full_env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # so stop() can signal its whole group
-            )
+        log_name = f"{self.name}-{len(self.procs)}.log"
+        (self.log_dir / log_name).unlink(missing_ok=True)  # one run's output per log
+        env = {"PYTHONPATH": str(REPO_ROOT), **(env or {})}
+        proc = self.group.spawn(argv, log_name=log_name, env=env)
         self.procs.append(proc)
         return proc.pid
 
@@ -46,18 +52,7 @@ class WorkerProcesses:
         return [f"pid {p.pid} exited {p.returncode}" for p in self.procs if p.poll() is not None]
 
     def stop(self, grace: float = 10.0) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        self.group.stop_all(grace)
         self.procs.clear()
 
 
