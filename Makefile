@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv with the package, the server and the dev tools
 
 check: install ## ruff and mypy (strict)
-	$(VENV)/bin/ruff check src tests scripts examples
+	$(VENV)/bin/ruff check src tests scripts examples bench
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
 

@@ -18,31 +18,23 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.cpu import CpuSampler
+from bench.processes import WorkerProcesses
+from bench.stats import (
+    PICKUP_SEQ_BASE,
+    ProbeReceiver,
+    ProcessRun,
+    is_pickup_seq,
+    is_throughput_seq,
+    percentile,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USER = "postgres"
 REDIS_URL_BASE = "redis://127.0.0.1:6379"
-# Pickup jobs are numbered from here so they never mix with throughput jobs.
-PICKUP_SEQ_BASE = 10_000_000
-
-
-def pg_dsn(database: str) -> str:
-    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
 # ---------------------------------------------------------------- workload
@@ -100,225 +92,6 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank-with-interpolation percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-@dataclass
-class ProcessRun:
-    """What the processing phase observed."""
-
-    first_lease: float
-    completions: list[float]  # unix times, system-recorded where available
-    complete: bool
-
-    @property
-    def last_completion(self) -> float:
-        return max(self.completions)
-
-    @property
-    def seconds(self) -> float:
-        return max(self.last_completion - self.first_lease, 1e-9)
-
-
-# ---------------------------------------------------------------- probe receiver
-
-
-class ProbeReceiver:
-    """Collects the datagrams sent by `bench.probe.report` from the tasks."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # Bursts of ~10k datagrams/s must not overflow the socket buffer while
-        # the harness is busy; SO_RCVBUFFORCE lifts rmem_max when we are root.
-        for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.SOL_SOCKET, opt, 64 * 1024 * 1024)
-                break
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.events: dict[int, float] = {}
-        self.duplicates = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
-
-    @property
-    def address(self) -> str:
-        host, port = self.sock.getsockname()
-        return f"{host}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(128)
-            except (TimeoutError, OSError):
-                continue
-            seq_raw, t_raw = data.decode().split()
-            with self._lock:
-                seq = int(seq_raw)
-                if seq in self.events:
-                    self.duplicates += 1  # at-least-once systems may rerun a job
-                else:
-                    self.events[seq] = float(t_raw)
-
-    def count(self, predicate: Callable[[int], bool]) -> int:
-        with self._lock:
-            return sum(1 for seq in self.events if predicate(seq))
-
-    def times(self, predicate: Callable[[int], bool]) -> dict[int, float]:
-        with self._lock:
-            return {s: t for s, t in self.events.items() if predicate(s)}
-
-
-def is_throughput_seq(seq: int) -> bool:
-    return seq < PICKUP_SEQ_BASE
-
-
-def is_pickup_seq(seq: int) -> bool:
-    return seq >= PICKUP_SEQ_BASE
-
-
-# ---------------------------------------------------------------- subprocesses
-
-
-@dataclass
-class WorkerProcesses:
-    """Worker subprocesses started by the harness (each in its own session)."""
-
-    name: str
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    log_dir: Path = REPO_ROOT / "bench-results" / "logs"
-
-    def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> int:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_dir / f"{self.name}-{len(self.procs)}.log"
-        full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(
-                argv,
-                cwd=REPO_ROOT,
-                env=full_env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # so stop() can signal its whole group
-            )
-        self.procs.append(proc)
-        return proc.pid
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
-    def dead(self) -> list[str]:
-        return [f"pid {p.pid} exited {p.returncode}" for p in self.procs if p.poll() is not None]
-
-    def stop(self, grace: float = 10.0) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        self.procs.clear()
-
-
-def bench_python() -> str:
-    """The interpreter of the benchmark environment (the one running us)."""
-    return sys.executable
-
-
-# ---------------------------------------------------------------- PostgreSQL
-
-
-async def pg_unreachable_reason() -> str | None:
-    """None when PostgreSQL answers on 127.0.0.1:5432, else why not."""
-    try:
-        import asyncpg
-    except ImportError:
-        return "asyncpg is not installed in this environment"
-    try:
-        conn = await asyncpg.connect(pg_dsn("postgres"), timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} ({exc.__class__.__name__})"
-    await conn.close()
-    return None
-
-
-async def recreate_database(name: str) -> None:
-    """Drop and create `name`, so each run starts from an empty database."""
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_dsn("postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def pg_execute(database: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_dsn(database))
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def pg_fetch_floats(database: str, sql: str) -> list[float]:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_dsn(database))
-    try:
-        return [float(r[0]) for r in await conn.fetch(sql)]
-    finally:
-        await conn.close()
-
-
-async def pg_fetch_int(database: str, sql: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_dsn(database))
-    try:
-        return int(await conn.fetchval(sql))
-    finally:
-        await conn.close()
-
-
 async def poll_until(check: Callable[[], Awaitable[bool]], seconds: float) -> bool:
     """Await check() every 50 ms until it is true or `seconds` pass (bounded)."""
     for _ in range(max(1, int(seconds / 0.05))):
@@ -326,15 +99,6 @@ async def poll_until(check: Callable[[], Awaitable[bool]], seconds: float) -> bo
             return True
         await asyncio.sleep(0.05)
     return await check()
-
-
-async def wait_for_count(database: str, sql: str, n: int, seconds: float) -> bool:
-    """Wait until a count query reaches n; False if it did not within `seconds`."""
-
-    async def reached() -> bool:
-        return await pg_fetch_int(database, sql) >= n
-
-    return await poll_until(reached, seconds)
 
 
 def package_version(package: str) -> str:

@@ -1,7 +1,8 @@
 """job-orchestrator itself, next to the peers: the real server, the real SDK, the full path.
 
-- The server is the product's CLI (`.venv/bin/orchestrator server --database-url URL --port P
-  --migrate --workers N --log-level warning`), on PostgreSQL (`bench_ours`, recreated and
+- The server is the product's server command, started by the project's one launcher
+  (`.venv/bin/python -m job_orchestrator.cli.server_entry --database-url URL --port P
+  --workers N --log-level warning --migrate`), on PostgreSQL (`bench_ours`, recreated and
   dropped) or on a temporary SQLite file.
 - Workers are `python -m bench.ours_worker` processes under the product's .venv: the SDK
   `Worker` with an async no-op handler calling `bench.probe.report(seq)`. Every job is leased
@@ -33,20 +34,18 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bench.common import (
-    REPO_ROOT,
-    SystemUnderTest,
-    WorkerProcesses,
-    Workload,
+from bench.common import SystemUnderTest, Workload, poll_until
+from bench.postgres import (
     drop_database,
     pg_dsn,
     pg_execute,
     pg_fetch_floats,
     pg_unreachable_reason,
-    poll_until,
     recreate_database,
     wait_for_count,
 )
+from bench.processes import REPO_ROOT, launcher
+from job_orchestrator.verify.launcher import ServerProcess
 
 if TYPE_CHECKING:
     from job_orchestrator.sdk import AsyncClient
@@ -133,7 +132,7 @@ class OursSystem(SystemUnderTest):
         self.preload = preload
         self.worker_args = list(worker_args)
         self.pg_database = DATABASE if backend == "postgres" else None
-        self.server = WorkerProcesses(f"{self.name}-server".replace(" ", "_"))
+        self.server: ServerProcess | None = None
         self.port = 0
         self.url = ""
         self.client: AsyncClient | None = None
@@ -193,28 +192,25 @@ class OursSystem(SystemUnderTest):
         self.client = AsyncClient(self.url, timeout=120)
 
     async def start_server(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [
-            str(PRODUCT_BIN / "orchestrator"),
-            "server",
-            "--database-url",
+        self.server = ServerProcess(
+            launcher(),
             self.database_url,
-            "--port",
-            str(self.port),
-            "--migrate",
-            "--workers",
-            str(self.servers),
-            "--log-level",
-            "warning",
-        ]
-        pid = self.server.spawn(argv)
+            name=f"{self.name}-server-0".replace(" ", "_"),
+            reaper_interval=None,
+            poll_interval=None,
+            workers=self.servers,
+            env={"PYTHONPATH": str(REPO_ROOT)},
+            python=str(PRODUCT_BIN / "python"),  # the product's environment, not .venv-bench
+        )
+        self.server.log_path.unlink(missing_ok=True)  # one run's output per log
+        self.port = self.server.port
+        self.url = self.server.url
+        pid = self.server.spawn(migrate=True).pid
         if self.sampler is not None:
             self.sampler.add_server_roots([pid])
         self.memory.roots = [pid]
         self.memory.start()
-        if not await wait_ready(self.url, 60.0, self.server):
-            raise RuntimeError(f"server did not become ready; see {self.server.log_dir}")
+        await asyncio.to_thread(self.server.wait_until_ready, 60.0)
         if self.servers > 1:
             await asyncio.sleep(1.0)  # the other uvicorn processes finish starting
 
@@ -223,7 +219,8 @@ class OursSystem(SystemUnderTest):
             with contextlib.suppress(Exception):
                 await self.client.close()
             self.client = None
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
         self.memory.stop()
         if self.backend == "postgres":
             await drop_database(DATABASE)
@@ -375,30 +372,6 @@ def _sqlite_preload_sql(n: int) -> list[str]:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_ready(url: str, seconds: float, procs: WorkerProcesses) -> bool:
-    import httpx
-
-    async with httpx.AsyncClient(timeout=2.0) as http:
-
-        async def ready() -> bool:
-            if procs.dead():
-                raise RuntimeError(f"server exited: {procs.dead()}")
-            try:
-                return (await http.get(f"{url}/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        return await poll_until(ready, seconds)
 
 
 def rss_bytes(pid: int) -> int:

@@ -18,22 +18,17 @@ import sys
 import time
 from typing import Any
 
-from bench.common import (
-    ProgressFn,
-    SystemResult,
-    WorkerProcesses,
-    Workload,
-    bench_python,
+from bench.common import ProgressFn, SystemResult, Workload, package_version, poll_until
+from bench.cpu import CpuSampler
+from bench.postgres import (
     drop_database,
-    package_version,
     pg_dsn,
     pg_execute,
     pg_fetch_floats,
     pg_unreachable_reason,
-    poll_until,
     recreate_database,
 )
-from bench.cpu import CpuSampler
+from bench.processes import WorkerProcesses, bench_python
 
 NAME = "raw_sql_limit"
 DATABASE = "bench_raw"

@@ -24,19 +24,11 @@ from rich.progress import (
 )
 
 from bench import ours, raw_sql_limit
-from bench.common import (
-    PG_HOST,
-    PG_PORT,
-    ProgressFn,
-    SystemResult,
-    SystemUnderTest,
-    Workload,
-    pg_unreachable_reason,
-    run_system,
-)
+from bench.common import ProgressFn, SystemResult, SystemUnderTest, Workload, run_system
 from bench.peers.celery_peer import CeleryPeer
 from bench.peers.pgqueuer_peer import PgQueuerPeer
 from bench.peers.procrastinate_peer import ProcrastinatePeer
+from bench.postgres import PG_HOST, PG_PORT, pg_unreachable_reason
 from bench.report import draw_png, print_table, write_json
 
 PEERS: dict[str, Callable[[Workload], SystemUnderTest]] = {

@@ -24,9 +24,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import ProbeReceiver, Workload, pg_unreachable_reason
+from bench.common import Workload
 from bench.cpu import CpuSampler
 from bench.ours import DEFAULT_SLOTS_PER_PROCESS, OursSystem, split_slots, topology
+from bench.postgres import pg_unreachable_reason
+from bench.stats import ProbeReceiver
 
 WORKERS = (1, 2, 5, 10, 20, 50, 100)
 CORES = os.cpu_count() or 1

@@ -5,7 +5,8 @@ ORCHESTRATOR_DATABASE_URL when set), starts worker processes running examples/ha
 enqueues a realistic mix (fast jobs, slow jobs that heartbeat progress, flaky jobs that fail
 and retry, poison jobs that end in the DLQ, jobs that run past their timeout), shows progress,
 and prints a summary. Exits 0 when every job ended where it should. Every process it started
-is stopped on the way out, Ctrl-C included.
+is stopped on the way out, Ctrl-C included. Processes are started by the project's one launcher
+(``job_orchestrator.verify.launcher``), with its environment rule.
 
     .venv/bin/python scripts/demo.py [--jobs 3000] [--workers 2] [--concurrency 20]
 """
@@ -14,12 +15,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,7 @@ from typing import Any
 import orjson
 
 from job_orchestrator.sdk import Client, Job, JobSpec, RetryPolicy
+from job_orchestrator.verify.launcher import Processes, ServerProcess
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "job_orchestrator.cli.main"]
@@ -39,58 +37,10 @@ EXPECTED = {"fast": "succeeded", "slow": "succeeded", "flaky": "succeeded",
             "poison": "dlq", "overrun": "dlq"}  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Processes:
-    """Every process the demo starts, each in its own group, stopped on exit."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
-        with open(self.log_dir / f"{name}.log", "wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-                start_new_session=True,  # Ctrl-C reaches the demo only; it stops them in order
-            )
-        self.started.append((name, process))
-
-    def stop_all(self) -> None:
-        # Workers first (they release their jobs through the server), the server last.
-        for _, process in reversed(self.started):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-    def check_alive(self) -> None:
-        for name, process in self.started:
-            if process.poll() is not None:
-                log = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise SystemExit(f"demo: {name} exited with {process.returncode}:\n{log}")
-
-
-def wait_ready(url: str, processes: Processes, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        processes.check_alive()
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/readyz", timeout=1):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"demo: the server at {url} was not ready in {timeout} s")
+def check_alive(processes: Processes) -> None:
+    for log_name, status in processes.exited():
+        log = processes.log(log_name)[-2000:]
+        raise SystemExit(f"demo: {log_name} exited with {status}:\n{log}")
 
 
 def job_mix(total: int, queue: str) -> list[JobSpec]:
@@ -128,7 +78,7 @@ def all_jobs(client: Client, queue: str) -> Iterator[Job]:
 def watch(url: str, queue: str, total: int, processes: Processes, timeout: float) -> float:
     started = time.monotonic()
     while True:
-        processes.check_alive()
+        check_alive(processes)
         by_state = counts(url, queue)
         done = sum(by_state.get(s, 0) for s in ("succeeded", "dlq", "cancelled"))
         elapsed = time.monotonic() - started
@@ -178,23 +128,23 @@ def main() -> int:
     args = parser.parse_args()
     temp = Path(tempfile.mkdtemp(prefix="jo-demo-"))
     database_url = args.database_url or f"sqlite:///{temp}/demo.db"
-    processes = Processes(temp)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    processes = Processes(temp, cwd=REPO)
+    server = ServerProcess(
+        processes, database_url, reaper_interval=0.5, poll_interval=None, log_level=None
+    )
+    url = server.url
     queue = f"demo-{uuid.uuid4().hex[:6]}"  # a reused PostgreSQL database keeps older runs
     backend = database_url.split(":", 1)[0]
     try:
         print(f"demo: server on {url} ({backend}), logs in {temp}")
-        if not database_url.startswith("sqlite"):
-            subprocess.run([*CLI, "migrate", "--database-url", database_url], check=True)
-        server = [*CLI, "server", "--database-url", database_url, "--port", str(port),
-                  "--reaper-interval", "0.5"]  # fmt: skip
-        processes.start("server", server)
-        wait_ready(url, processes)
+        try:
+            server.start(migrate=True, timeout=60)
+        except (RuntimeError, TimeoutError) as error:
+            raise SystemExit(f"demo: {error}") from None
         for n in range(args.workers):
             worker = [*CLI, "worker", "examples.handlers:handlers", "--queues", queue, "--url",
                       url, "--concurrency", str(args.concurrency), "--grace", "5"]  # fmt: skip
-            processes.start(f"worker-{n}", worker)
+            processes.spawn(worker, log_name=f"worker-{n}.log")
         with Client(url) as client:
             specs = job_mix(args.jobs, queue)
             print(f"demo: {args.workers} workers x {args.concurrency}; enqueuing {len(specs)} jobs")
@@ -207,7 +157,7 @@ def main() -> int:
         print("\ndemo: interrupted; stopping everything")
         return 130
     finally:
-        processes.stop_all()
+        processes.close(grace=15)  # workers first: they hand their jobs back through the server
         shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -1,4 +1,5 @@
-"""`orchestrator verify chaos`: see src/job_orchestrator/verify. Arguments are passed on
+"""A thin entry point to ``job_orchestrator.verify``: ``orchestrator verify chaos``.
+Kept because the brief names this script; nothing is checked here. Arguments are passed on
 (--url, --database-url, --backend, --quick, --keep, --jobs, --workers, --duration)."""
 
 import sys

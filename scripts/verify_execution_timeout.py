@@ -1,4 +1,5 @@
-"""`orchestrator verify execution_timeout`: see src/job_orchestrator/verify. Arguments are passed on
+"""A thin entry point to ``job_orchestrator.verify``: ``orchestrator verify execution_timeout``.
+Kept because the brief names this script; nothing is checked here. Arguments are passed on
 (--url, --database-url, --backend, --quick, --keep)."""
 
 import sys

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import REDIS_URL_BASE, SystemUnderTest, bench_python, package_version
+from bench.common import REDIS_URL_BASE, SystemUnderTest, package_version
 from bench.cpu import all_pids
+from bench.processes import bench_python
 
 BROKER_ENV = "BENCH_CELERY_BROKER"
 REDIS_DB = 15  # a database number nobody else here uses; checked empty at setup

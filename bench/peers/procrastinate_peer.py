@@ -12,11 +12,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bench.common import (
-    SystemUnderTest,
-    bench_python,
+from bench.common import SystemUnderTest, package_version
+from bench.postgres import (
     drop_database,
-    package_version,
     pg_dsn,
     pg_execute,
     pg_fetch_floats,
@@ -24,6 +22,7 @@ from bench.common import (
     recreate_database,
     wait_for_count,
 )
+from bench.processes import bench_python
 
 # Read by bench.peers.procrastinate_app at import, in the harness and the workers.
 DSN_ENV = "BENCH_PROCRASTINATE_DSN"

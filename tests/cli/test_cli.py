@@ -19,7 +19,7 @@ from job_orchestrator.api.app import create_app
 from job_orchestrator.sdk import Client, JobState
 from job_orchestrator.settings import Settings
 from tests.support.databases import SqliteTemplate
-from tests.support.process import running_server
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 
 from job_orchestrator.sdk import AsyncClient, Client
 from tests.support.databases import PostgresTemplate, SqliteTemplate
-from tests.support.process import running_server
+from tests.support.server import running_server
 
 SERVER_ARGS = ["--reaper-interval", "0.2"]
 

@@ -11,7 +11,7 @@ import pytest
 from job_orchestrator.sdk import AsyncClient, Client, Forbidden, Unauthorized, Worker, handler
 from tests.sdk.helpers import running_worker
 from tests.support.databases import SqliteTemplate
-from tests.support.process import running_server
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.process import running_server
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,14 @@
-"""Processes the suite starts: API servers, SDK worker processes, a throwaway PostgreSQL cluster.
+"""The one way this project starts processes: API servers, SDK workers, a throwaway PostgreSQL.
+
+Tests, the verification suite, the benchmark and the demo all start servers through
+``ServerProcess`` and every other process through ``Processes.spawn``, and take ports from
+``free_port``.
+
+The environment rule, the same for every process started here: the developer's own
+``ORCHESTRATOR_*`` variables (and ``DATABASE_URL``, which the server's settings read as an alias)
+are stripped, then what the caller passes is applied. The server reads its settings and the
+``server`` command's options from those variables, so a developer's shell must not change what a
+test, a verification or a benchmark runs.
 
 Every process is started in a session of its own and registered with a ``Processes`` group,
 which kills whatever is still running when the group closes (on success, failure or Ctrl-C).
@@ -19,21 +29,33 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import Self
 
 ADMIN_DSN = os.environ.get(
     "ORCHESTRATOR_VERIFY_PG_DSN",
     os.environ.get("ORCHESTRATOR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
 )
+SERVER_MODULE = "job_orchestrator.cli.server_entry"
+LOG_TAIL = 20_000  # characters of a log quoted in an error
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def child_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the developer's server settings, then ``env``."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("ORCHESTRATOR_") and name != "DATABASE_URL"
+    }
+    return {**inherited, **(env or {})}
 
 
 def http_status(url: str, timeout: float = 1.0) -> int | None:
@@ -47,74 +69,136 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
+def wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes] | None,
+    timeout: float = 30.0,
+    *,
+    path: str = "/readyz",
+) -> None:
+    """Until ``url + path`` answers 200; fails at once if ``process`` exits meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server at {url} exited with {process.returncode}")
-        if http_status(f"{url}/readyz") == 200:
+        if http_status(f"{url}{path}") == 200:
             return
         time.sleep(0.1)
-    raise TimeoutError(f"the server at {url} was not ready within {timeout} s")
+    raise TimeoutError(f"{url}{path} did not answer 200 within {timeout} s")
 
 
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 10) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
+def wait_port_free(port: int, timeout: float = 10.0) -> None:
+    """Until ``port`` can be bound again (it may linger a moment after a SIGKILL)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
+
+
+def _await_exit(process: subprocess.Popen[bytes], wait: float) -> bool:
+    """Wait ``wait`` seconds for an already signalled process, then SIGKILL its session; True
+    when it took the SIGKILL. Whatever is left of the session afterwards (a killed supervisor's
+    children) is killed too."""
+    killed = False
     try:
         process.wait(timeout=wait)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        killed = True
+        _signal_group(process, signal.SIGKILL)
         process.wait(timeout=10)
+    _signal_group(process, signal.SIGKILL)
+    return killed
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 10) -> bool:
+    """``sig`` to the process's session, SIGKILL after ``wait`` s; True when it took the SIGKILL."""
+    if process.poll() is not None:
+        return False
+    _signal_group(process, sig)
+    return _await_exit(process, wait)
 
 
 class Processes:
-    """Every process started for one run; all of them are stopped on ``close()``."""
+    """Every process started for one run; all of them are stopped on ``close()``.
 
-    def __init__(self, log_dir: Path) -> None:
+    Each writes its output to ``log_dir / log_name``, appended to, so a restarted process keeps
+    one log."""
+
+    def __init__(self, log_dir: Path, *, cwd: Path | None = None) -> None:
         self.log_dir = log_dir
-        self._running: list[subprocess.Popen[bytes]] = []
-        self._logs: list[IO[bytes]] = []
+        self.cwd = cwd
+        self._running: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(
-        self, command: Sequence[str], *, log_name: str, env: dict[str, str] | None = None
+        self, command: Sequence[str], *, log_name: str, env: Mapping[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / log_name, "ab")  # noqa: SIM115 - closed in close()
-        self._logs.append(log)
-        process = subprocess.Popen(
-            list(command),
-            env={**os.environ, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._running.append(process)
+        """``command`` in a session of its own, with ``child_environment(env)``."""
+        with open(self.log_dir / log_name, "ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                list(command),
+                cwd=self.cwd,
+                env=child_environment(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._running.append((log_name, process))
         return process
 
-    def stop(self, process: subprocess.Popen[bytes]) -> int | None:
-        """SIGTERM (a worker hands its running jobs back), SIGKILL after 10 s. Returns the exit
-        status when the process had already exited by itself, else None."""
+    def log(self, log_name: str) -> str:
+        """The end of a process's log, for an error message."""
+        try:
+            return (self.log_dir / log_name).read_text(errors="replace")[-LOG_TAIL:]
+        except OSError:
+            return ""
+
+    def exited(self) -> list[tuple[str, int]]:
+        """(log name, exit status) of every process that is no longer running."""
+        return [
+            (name, process.returncode)
+            for name, process in self._running
+            if process.poll() is not None
+        ]
+
+    def stop(self, process: subprocess.Popen[bytes], grace: float = 10) -> int | None:
+        """SIGTERM (a worker hands its running jobs back), SIGKILL after ``grace`` s. Returns
+        the exit status when the process had already exited by itself, else None."""
         early = process.poll()
-        _stop(process, signal.SIGTERM, wait=10)
+        _stop(process, signal.SIGTERM, wait=grace)
         return early
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL, the whole session (a uvicorn supervisor and its children alike)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        _signal_group(process, signal.SIGKILL)
         process.wait(timeout=10)
 
-    def close(self) -> None:
-        for process in reversed(self._running):
-            _stop(process, signal.SIGTERM, wait=5)
+    def stop_all(self, grace: float = 10.0) -> None:
+        """SIGTERM to every process at once, SIGKILL to those still there after ``grace`` s:
+        for processes that do not depend on each other (a system's workers)."""
+        for _, process in self._running:
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for _, process in self._running:
+            _await_exit(process, max(0.1, deadline - time.monotonic()))
         self._running.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+
+    def close(self, grace: float = 5.0) -> None:
+        """Stop them one by one, the last started first: workers before the server they
+        report to."""
+        for _, process in reversed(self._running):
+            _stop(process, signal.SIGTERM, wait=grace)
+        self._running.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -126,7 +210,14 @@ class Processes:
 
 
 class ServerProcess:
-    """``python -m job_orchestrator.cli.server_entry`` on a fixed port (kept across restarts)."""
+    """``python -m job_orchestrator.cli.server_entry`` (the ``orchestrator server`` command) on
+    a fixed port, kept across restarts.
+
+    The defaults are the verification suite's: a reaper every 0.2 s and long polls that re-check
+    for due jobs every 0.1 s, so backoff gaps are measured tightly. ``None`` leaves a setting to
+    the server (or to ``env``/``args``). ``python`` is the interpreter whose environment has the
+    server installed (the benchmark runs in another one).
+    """
 
     def __init__(
         self,
@@ -134,8 +225,13 @@ class ServerProcess:
         database_url: str,
         *,
         name: str = "server",
-        reaper_interval: float = 0.2,
-        env: dict[str, str] | None = None,
+        reaper_interval: float | None = 0.2,
+        poll_interval: float | None = 0.1,
+        workers: int = 1,
+        log_level: str | None = "warning",
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.processes = processes
         self.database_url = database_url
@@ -143,27 +239,74 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.reaper_interval = reaper_interval
-        # Long polls re-check for due jobs often, so backoff gaps are measured tightly.
-        self.env = {"ORCHESTRATOR_POLL_INTERVAL": "0.1", **(env or {})}
+        self.workers = workers
+        self.log_level = log_level
+        self.args = list(args)
+        polls = {} if poll_interval is None else {"ORCHESTRATOR_POLL_INTERVAL": str(poll_interval)}
+        self.env = {**polls, **(env or {})}
+        self.python = python
         self.process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+        self.killed = False  # it did not stop within the grace period after SIGTERM
 
-    def start(self, *, migrate: bool = True) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "job_orchestrator.cli.server_entry",
-            "--database-url",
-            self.database_url,
-            "--port",
-            str(self.port),
-            "--reaper-interval",
-            str(self.reaper_interval),
-            "--log-level",
-            "warning",
-            "--migrate" if migrate else "--no-migrate",
-        ]
-        self.process = self.processes.spawn(command, log_name=f"{self.name}.log", env=self.env)
-        wait_ready(self.url, self.process)
+    @property
+    def log_name(self) -> str:
+        return f"{self.name}.log"
+
+    @property
+    def log_path(self) -> Path:
+        return self.processes.log_dir / self.log_name
+
+    def log(self) -> str:
+        return self.processes.log(self.log_name)
+
+    def command(self, migrate: bool | None) -> list[str]:
+        """The command line; ``migrate`` None leaves migrating at startup to the settings."""
+        command = [self.python, "-m", SERVER_MODULE, "--database-url", self.database_url]
+        command += ["--port", str(self.port)]
+        if self.workers != 1:
+            command += ["--workers", str(self.workers)]
+        if self.reaper_interval is not None:
+            command += ["--reaper-interval", str(self.reaper_interval)]
+        if self.log_level is not None:
+            command += ["--log-level", self.log_level]
+        if migrate is not None:
+            command.append("--migrate" if migrate else "--no-migrate")
+        return command + self.args
+
+    def spawn(self, *, migrate: bool | None = True) -> subprocess.Popen[bytes]:
+        """Start it without waiting (see ``wait_until_ready``)."""
+        self.returncode = None
+        self.killed = False
+        self.process = self.processes.spawn(
+            self.command(migrate), log_name=self.log_name, env=self.env
+        )
+        return self.process
+
+    def wait_until_ready(self, timeout: float = 30.0, *, path: str = "/readyz") -> None:
+        """Until ``path`` answers 200 (``/healthz`` for a server whose database is down);
+        the error quotes the server's log."""
+        try:
+            wait_ready(self.url, self.process, timeout, path=path)
+        except (RuntimeError, TimeoutError) as error:
+            raise type(error)(f"{error}:\n{self.log()}") from None
+
+    def start(self, *, migrate: bool | None = True, timeout: float = 30.0) -> None:
+        self.spawn(migrate=migrate)
+        self.wait_until_ready(timeout)
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM to its session, SIGKILL after ``grace`` s; returns its exit status."""
+        if self.process is None:
+            return None
+        self.killed = _stop(self.process, signal.SIGTERM, wait=grace)
+        self.returncode = self.process.returncode
+        return self.returncode
+
+    @property
+    def stopped_gracefully(self) -> bool:
+        """Exited by itself on SIGTERM: status 0, or uvicorn re-raising the signal it handled."""
+        return not self.killed and self.returncode in (0, -signal.SIGTERM)
 
     def kill(self) -> None:
         if self.process is not None:
@@ -171,14 +314,7 @@ class ServerProcess:
 
     def restart(self) -> None:
         self.kill()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the port may linger a moment after SIGKILL
-            try:
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", self.port))
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port_free(self.port)
         self.start(migrate=False)
 
 

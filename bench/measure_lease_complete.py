@@ -3,7 +3,7 @@
 Enqueues N no-op jobs through the batch endpoint, then W concurrent loops lease up to B jobs
 each and complete them (batch endpoint when --batch-complete, else one call per job).
 
-    python scripts/measure_lease_complete.py --url http://127.0.0.1:8000 --jobs 20000 --workers 20
+    python bench/measure_lease_complete.py --url http://127.0.0.1:8000 --jobs 20000 --workers 20
 """
 
 from __future__ import annotations

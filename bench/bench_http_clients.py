@@ -5,7 +5,7 @@ the server do not share a CPU-bound event loop), then drives it with httpx.Async
 aiohttp.ClientSession: C concurrent tasks, keep-alive, a small JSON POST each (the shape of a
 lease/complete call). Prints requests/s for each, best of R rounds.
 
-    .venv/bin/python scripts/bench_http_clients.py --seconds 5 --concurrency 20 --rounds 2
+    .venv/bin/python bench/bench_http_clients.py --seconds 5 --concurrency 20 --rounds 2
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import aiohttp
 import httpx
 import orjson
+
+from job_orchestrator.verify.launcher import Processes, free_port, wait_ready
 
 APP = """
 from fastapi import FastAPI, Request
@@ -45,34 +45,25 @@ BODY = orjson.dumps({"job_id": "12345", "lease_token": "x" * 43, "result": {"n":
 HEADERS = {"content-type": "application/json"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(workers: int) -> Iterator[str]:
+    """The app under uvicorn, started by the project's one launcher."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
-    app_file = os.path.join(os.path.dirname(__file__), "_bench_http_app.py")
+    here = os.path.dirname(os.path.abspath(__file__))
+    app_file = os.path.join(here, "_bench_http_app.py")
     with open(app_file, "w") as handle:
         handle.write(APP)
     command = [
         sys.executable, "-m", "uvicorn", "_bench_http_app:app", "--port", str(port),
         "--log-level", "warning", "--no-access-log", "--workers", str(workers),
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/ping"):
-                break
-            time.sleep(0.1)
-        yield url
+        with tempfile.TemporaryDirectory() as logs, Processes(Path(logs)) as processes:
+            process = processes.spawn(command, log_name="uvicorn.log", env={"PYTHONPATH": here})
+            wait_ready(url, process, 10.0, path="/ping")
+            yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait()
         os.unlink(app_file)
 
 

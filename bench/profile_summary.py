@@ -1,7 +1,7 @@
 """Summarise a py-spy raw (collapsed stacks) profile: inclusive and self shares by function.
 
     .venv/bin/py-spy record -p PID -d 8 -f raw -o out.txt
-    python scripts/profile_summary.py out.txt [--top 40] [--match lease]
+    python bench/profile_summary.py out.txt [--top 40] [--match lease]
 
 Idle samples (the event loop waiting in epoll/select) are counted apart, so the shares are of
 busy time. `--match` keeps only stacks containing that text (e.g. one route).
