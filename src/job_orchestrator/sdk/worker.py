@@ -26,8 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
-import orjson
-
 from job_orchestrator.sdk import _api
 from job_orchestrator.sdk._attempt import (
     Failure,
@@ -43,6 +41,7 @@ from job_orchestrator.sdk._delivery import deliver, run_call
 from job_orchestrator.sdk._heartbeats import Heartbeats
 from job_orchestrator.sdk._http import AsyncTransport
 from job_orchestrator.sdk._logging import AttemptLog, worker_log
+from job_orchestrator.sdk._reporting import Reporter, error_info
 from job_orchestrator.sdk.context import (
     JobContext,
     JobInfo,
@@ -50,7 +49,6 @@ from job_orchestrator.sdk.context import (
     run_with_context,
 )
 from job_orchestrator.sdk.errors import (
-    APIError,
     NonRetryableError,
     OrchestratorError,
     is_transient,
@@ -62,21 +60,11 @@ from job_orchestrator.sdk.retry import Backoff
 # A prefetched job with timeout_seconds is handed back this long (at most half its timeout)
 # before its timeout would run out while it waits, so the server can still take it back.
 HAND_BACK_MARGIN = 1.0
-MAX_MESSAGE = 8192  # error messages beyond this are cut: the log has the full traceback
 INTERRUPT_WAIT = 5.0  # after interrupting, how long shutdown waits for handlers to unwind
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def error_info(error: BaseException, *, retryable: bool) -> dict[str, Any]:
-    message = str(error) or type(error).__name__
-    return {
-        "type": type(error).__name__,
-        "message": message[:MAX_MESSAGE],
-        "retryable": retryable,
-    }
 
 
 class Worker:
@@ -144,6 +132,12 @@ class Worker:
             aborted=lambda: self._aborted,
             max_batch=completion_batch_size,
             window=completion_flush_seconds,
+        )
+        self._reporter = Reporter(
+            self._transport,
+            self._completions,
+            worker_id=self.worker_id,
+            aborted=lambda: self._aborted,
         )
         self._heartbeats = Heartbeats(self._transport, log=worker_log)
         self._active: dict[tuple[str, int], RunningAttempt] = {}
@@ -422,7 +416,7 @@ class Worker:
             if attempt.finalized:  # shutdown failed it as interrupted while it ran
                 return
             attempt.phase = Phase.REPORTING
-            await self._report(attempt, outcome)
+            await self._reporter.report(attempt, outcome)
             if leftover is not None:
                 # A handler stopped at its deadline still holds its slot until it returns.
                 await asyncio.wait({leftover})
@@ -488,93 +482,6 @@ class Worker:
             return Failure(error_info(exception, retryable=retryable)), None
         return Success(work.result()), None
 
-    # ---- reporting ----------------------------------------------------------------------------
-    async def _report(self, attempt: RunningAttempt, outcome: Outcome) -> None:
-        if isinstance(outcome, Stopped):
-            attempt.log.info("stopped (%s); not reporting a result", outcome.reason)
-            return
-        if isinstance(outcome, Success):
-            try:
-                # Encoded once here: a result JSON cannot hold fails this job, not the batch.
-                encoded = orjson.Fragment(orjson.dumps(outcome.result))
-            except TypeError as error:
-                failure = error_info(error, retryable=False)
-                failure["type"] = "ResultNotSerializable"
-                await self._fail(attempt, failure)
-                return
-            await self._complete(attempt, encoded)
-            return
-        await self._fail(attempt, outcome.error)
-
-    async def _complete(self, attempt: RunningAttempt, result: orjson.Fragment) -> None:
-        lease = attempt.lease
-        item = {
-            "job_id": lease.job_id,
-            "lease_token": lease.lease_token,
-            "result": result,
-            # Per attempt, and the same on every retry: a repeat after a lost answer is a no-op.
-            "idempotency_key": f"job-{lease.job_id}-attempt-{lease.attempt}",
-        }
-        try:
-            answer = await self._completions.submit(item)
-        except OrchestratorError as error:
-            attempt.log.error("completion not delivered (%s); the lease will expire", error)
-            return
-        status = answer.get("status")
-        refusal = answer.get("error") or {}
-        if status == 200:
-            attempt.log.debug("completed")
-        elif refusal.get("code") == "already_completed":
-            attempt.log.info("already completed by an earlier delivery")
-        elif status in (404, 409):
-            attempt.log.warning(
-                "completion refused (%s): the lease was lost; result discarded", refusal.get("code")
-            )
-        else:  # e.g. 413: the result is too large to store; retrying would not change that
-            failure = {
-                "type": "ResultRejected",
-                "message": f"the server refused the result: {refusal.get('message', status)}",
-                "retryable": False,
-            }
-            await self._fail(attempt, failure)
-
-    async def _fail(self, attempt: RunningAttempt, failure: dict[str, Any]) -> None:
-        await self._send_last_details(attempt)
-        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
-        try:
-            job = await deliver(
-                self._transport,
-                call,
-                log=attempt.log,
-                what="reporting the failure",
-                aborted=lambda: self._aborted,
-            )
-        except APIError as error:
-            attempt.log.warning("failure not recorded (%s)", error)
-            return
-        except OrchestratorError as error:
-            attempt.log.error("failure not delivered (%s); the lease will expire", error)
-            return
-        attempt.log.info(
-            "failed with %s (retryable: %s); the job is now %s",
-            failure.get("type"),
-            failure.get("retryable"),
-            job.state.value,
-        )
-
-    async def _send_last_details(self, attempt: RunningAttempt) -> None:
-        """Progress reported since the last beat is kept for the next attempt to resume from."""
-        version, details = attempt.context.details()
-        if version <= attempt.sent_details_version:
-            return
-        body = {"lease_token": attempt.lease.lease_token, "details": details}
-        try:
-            await run_call(self._transport, _api.heartbeat(attempt.lease.job_id, body))
-        except OrchestratorError as error:
-            attempt.log.warning("could not save the last heartbeat details (%s)", error)
-            return
-        attempt.sent_details_version = version
-
     # ---- stopping -----------------------------------------------------------------------------
     async def _shutdown(self, grace: float) -> None:
         self._stopping.set()
@@ -588,7 +495,7 @@ class Worker:
             await asyncio.gather(self._hand_back_task, return_exceptions=True)
         await self._let_running_finish(grace)
         running = [a for a in self._active.values() if a.phase is Phase.RUNNING]
-        await asyncio.gather(*(self._interrupt(a) for a in running))
+        await asyncio.gather(*(self._reporter.interrupt(a) for a in running))
         await self._wait_for_runners()
         await self._completions.drain()
         if self._heartbeat_task is not None:
@@ -648,32 +555,6 @@ class Worker:
         finally:
             all_done.cancel()  # cancels the waiting only, not the runners
             interrupt.cancel()
-
-    async def _interrupt(self, attempt: RunningAttempt) -> None:
-        """Fail an attempt still running at the end of the grace period, to be retried at once
-        (``retry_after_seconds: 0``) instead of staying leased until its lease expires."""
-        attempt.finalized = True
-        attempt.stop(StopReason.SHUTDOWN)
-        await self._send_last_details(attempt)
-        failure = {
-            "type": "WorkerShutdown",
-            "message": f"interrupted: worker {self.worker_id} stopped before the handler finished",
-            "retryable": True,
-            "retry_after_seconds": 0,
-        }
-        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
-        try:
-            job = await deliver(
-                self._transport,
-                call,
-                log=attempt.log,
-                what="releasing the interrupted job",
-                aborted=lambda: self._aborted,
-            )
-        except OrchestratorError as error:
-            attempt.log.warning("could not release the interrupted job (%s)", error)
-            return
-        attempt.log.info("interrupted by shutdown; the job is now %s", job.state.value)
 
     async def _wait_for_runners(self) -> None:
         runners = [(a.phase, a.runner) for a in self._active.values() if a.runner is not None]
