@@ -14,6 +14,7 @@ from job_orchestrator.sdk._completions import CompletionBatcher
 from job_orchestrator.sdk._delivery import deliver, run_call
 from job_orchestrator.sdk._http import AsyncTransport
 from job_orchestrator.sdk.errors import APIError, OrchestratorError
+from job_orchestrator.sdk.models import Job
 
 MAX_MESSAGE = 8192  # error messages beyond this are cut: the log has the full traceback
 
@@ -94,16 +95,8 @@ class Reporter:
             await self._fail(attempt, failure)
 
     async def _fail(self, attempt: RunningAttempt, failure: dict[str, Any]) -> None:
-        await self._send_last_details(attempt)
-        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
         try:
-            job = await deliver(
-                self._transport,
-                call,
-                log=attempt.log,
-                what="reporting the failure",
-                aborted=self._aborted,
-            )
+            job = await self._deliver_failure(attempt, failure, what="reporting the failure")
         except APIError as error:
             attempt.log.warning("failure not recorded (%s)", error)
             return
@@ -115,6 +108,17 @@ class Reporter:
             failure.get("type"),
             failure.get("retryable"),
             job.state.value,
+        )
+
+    async def _deliver_failure(
+        self, attempt: RunningAttempt, failure: dict[str, Any], *, what: str
+    ) -> Job:
+        """Save the handler's last details, then POST fail until the server answers; raises
+        what ``deliver`` raises (a refusal, or the last transient error once aborted)."""
+        await self._send_last_details(attempt)
+        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
+        return await deliver(
+            self._transport, call, log=attempt.log, what=what, aborted=self._aborted
         )
 
     async def _send_last_details(self, attempt: RunningAttempt) -> None:
@@ -135,21 +139,15 @@ class Reporter:
         (``retry_after_seconds: 0``) instead of staying leased until its lease expires."""
         attempt.finalized = True
         attempt.stop(StopReason.SHUTDOWN)
-        await self._send_last_details(attempt)
         failure = {
             "type": "WorkerShutdown",
             "message": f"interrupted: worker {self.worker_id} stopped before the handler finished",
             "retryable": True,
             "retry_after_seconds": 0,
         }
-        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
         try:
-            job = await deliver(
-                self._transport,
-                call,
-                log=attempt.log,
-                what="releasing the interrupted job",
-                aborted=self._aborted,
+            job = await self._deliver_failure(
+                attempt, failure, what="releasing the interrupted job"
             )
         except OrchestratorError as error:
             attempt.log.warning("could not release the interrupted job (%s)", error)
