@@ -8,6 +8,9 @@ A job's lifecycle here: leased in a batch (long poll, up to the free slots plus 
 (``async def`` on the loop, ``def`` in a thread pool) while heartbeats keep the lease -> the
 return value is completed (batched) or the exception failed. Stops (cancel, lease lost,
 deadline, shutdown) are in ``_attempt.StopReason``.
+
+Who runs now and who waits (prefetch, hand-back) is ``_slots.Slots``; telling the server how
+an attempt ended is ``_reporting.Reporter``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,10 @@ import signal
 import socket
 import threading
 import uuid
-from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
-
-import orjson
 
 from job_orchestrator.sdk import _api
 from job_orchestrator.sdk._attempt import (
@@ -39,10 +39,12 @@ from job_orchestrator.sdk._attempt import (
     Success,
 )
 from job_orchestrator.sdk._completions import CompletionBatcher
-from job_orchestrator.sdk._delivery import deliver, run_call
+from job_orchestrator.sdk._delivery import run_call
 from job_orchestrator.sdk._heartbeats import Heartbeats
 from job_orchestrator.sdk._http import AsyncTransport
 from job_orchestrator.sdk._logging import AttemptLog, worker_log
+from job_orchestrator.sdk._reporting import Reporter, error_info
+from job_orchestrator.sdk._slots import Slots
 from job_orchestrator.sdk.context import (
     JobContext,
     JobInfo,
@@ -50,7 +52,6 @@ from job_orchestrator.sdk.context import (
     run_with_context,
 )
 from job_orchestrator.sdk.errors import (
-    APIError,
     NonRetryableError,
     OrchestratorError,
     is_transient,
@@ -59,24 +60,11 @@ from job_orchestrator.sdk.handlers import HandlersLike, as_handlers, is_async
 from job_orchestrator.sdk.models import Lease
 from job_orchestrator.sdk.retry import Backoff
 
-# A prefetched job with timeout_seconds is handed back this long (at most half its timeout)
-# before its timeout would run out while it waits, so the server can still take it back.
-HAND_BACK_MARGIN = 1.0
-MAX_MESSAGE = 8192  # error messages beyond this are cut: the log has the full traceback
 INTERRUPT_WAIT = 5.0  # after interrupting, how long shutdown waits for handlers to unwind
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def error_info(error: BaseException, *, retryable: bool) -> dict[str, Any]:
-    message = str(error) or type(error).__name__
-    return {
-        "type": type(error).__name__,
-        "message": message[:MAX_MESSAGE],
-        "retryable": retryable,
-    }
 
 
 class Worker:
@@ -145,19 +133,23 @@ class Worker:
             max_batch=completion_batch_size,
             window=completion_flush_seconds,
         )
+        self._reporter = Reporter(
+            self._transport,
+            self._completions,
+            worker_id=self.worker_id,
+            aborted=lambda: self._aborted,
+        )
         self._heartbeats = Heartbeats(self._transport, log=worker_log)
-        self._active: dict[tuple[str, int], RunningAttempt] = {}
-        # The attempts whose handler is still running: the concurrency limit counts these.
-        # A finished handler gives its slot back at once, while its result is still being
-        # reported (batched, retried): reporting is I/O and must not keep the next job waiting.
-        self._executing: set[tuple[str, int]] = set()
-        # Leased ahead (prefetch), in lease order, waiting for a slot; heartbeated meanwhile.
-        self._waiting: deque[RunningAttempt] = deque()
-        # Prefetched jobs whose timeout came too close before a slot freed, to hand back.
-        self._to_hand_back: list[RunningAttempt] = []
-        self._hand_back_task: asyncio.Task[None] | None = None
-        self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._slots = Slots(
+            concurrency=concurrency,
+            prefetch=prefetch,
+            heartbeats=self._heartbeats,
+            transport=self._transport,
+            stopping=self._stopping,
+            aborted=lambda: self._aborted,
+            run=self._run_attempt,
+        )
         self._interrupt_now = asyncio.Event()
         self._stopped = asyncio.Event()
         self._started = False
@@ -230,7 +222,7 @@ class Worker:
 
     @property
     def running_jobs(self) -> int:
-        return len(self._active)
+        return len(self._slots.active)
 
     # ---- signals ------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:
@@ -268,10 +260,9 @@ class Worker:
         failures = 0
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            wanted = self._leases_wanted()
+            wanted = self._slots.wanted()
             if wanted <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+                await self._slots.wait_until_freed()
                 continue
             call = _api.lease(
                 worker_id=self.worker_id,
@@ -299,20 +290,6 @@ class Worker:
             # No await between receiving the leases and starting them: a stop cannot strand one.
             for lease in leases:
                 self._start(lease, received_at)
-
-    def _leases_wanted(self) -> int:
-        """How many jobs to ask for now (0: wait for a slot to free).
-
-        Ask when a slot would otherwise sit idle (more free slots than jobs waiting), or, with
-        prefetch, as soon as a whole prefetch's worth fits: the next batch is then leased while
-        the current one runs, in one call instead of one per freed slot.
-        """
-        waiting = len(self._waiting)
-        free = self.concurrency - len(self._executing)
-        room = free + self.prefetch - waiting
-        if free > waiting or (self.prefetch and room >= self.prefetch):
-            return room
-        return 0
 
     def _fail_fatally(self, error: BaseException) -> None:
         worker_log.error("worker %s cannot continue: %s", self.worker_id, error)
@@ -344,100 +321,26 @@ class Worker:
             received_at=received_at,
             heartbeat_fraction=self.heartbeat_fraction,
         )
-        self._active[attempt.key] = attempt
-        self._heartbeats.add(attempt)
-        if len(self._executing) < self.concurrency:
-            self._begin(attempt)
-        else:
-            attempt.phase = Phase.WAITING
-            self._waiting.append(attempt)
-            remaining = attempt.remaining(received_at)
-            if remaining is not None:
-                # Its timeout runs while it waits (the server's deadline too): hand it back
-                # while the server can still take it, rather than start it with no time left.
-                margin = min(HAND_BACK_MARGIN, remaining / 2)
-                attempt.hand_back = asyncio.get_running_loop().call_later(
-                    remaining - margin, self._hand_back, attempt
-                )
-
-    def _begin(self, attempt: RunningAttempt) -> None:
-        self._cancel_hand_back(attempt)
-        attempt.phase = Phase.RUNNING
-        self._executing.add(attempt.key)
-        attempt.runner = asyncio.create_task(self._run_attempt(attempt))
-
-    def _begin_next_waiting(self) -> None:
-        """A slot freed: the oldest prefetched job takes it (one stopped while waiting, by a
-        cancel or a lost lease seen on its heartbeat, is dropped instead)."""
-        while self._waiting and len(self._executing) < self.concurrency:
-            attempt = self._waiting.popleft()
-            if attempt.stop_reason is None:
-                self._begin(attempt)
-                return
-            attempt.log.info("stopped (%s) before it started", attempt.stop_reason)
-            self._forget(attempt)
-
-    def _cancel_hand_back(self, attempt: RunningAttempt) -> None:
-        if attempt.hand_back is not None:
-            attempt.hand_back.cancel()
-            attempt.hand_back = None
-
-    def _hand_back(self, attempt: RunningAttempt) -> None:
-        """A prefetched job's timeout is about to run out before a slot freed for it."""
-        attempt.hand_back = None
-        if attempt.phase is not Phase.WAITING or self._stopping.is_set():
-            return  # started meanwhile, or the shutdown releases every waiting job anyway
-        self._waiting.remove(attempt)
-        self._forget(attempt)
-        attempt.log.warning(
-            "handed back unstarted: its timeout (%s s) would run out while it waits for a "
-            "slot; a smaller prefetch avoids this",
-            attempt.lease.timeout_seconds,
-        )
-        self._to_hand_back.append(attempt)
-        if self._hand_back_task is None:
-            self._hand_back_task = asyncio.create_task(self._send_hand_backs())
-        self._slot_freed.set()  # the room for leasing changed
-
-    async def _send_hand_backs(self) -> None:
-        try:
-            while self._to_hand_back:
-                batch, self._to_hand_back = self._to_hand_back, []
-                await self._release(batch, "handing back prefetched jobs")
-        finally:
-            self._hand_back_task = None
-
-    def _forget(self, attempt: RunningAttempt) -> None:
-        self._cancel_hand_back(attempt)
-        attempt.phase = Phase.DONE
-        self._heartbeats.remove(attempt)
-        self._active.pop(attempt.key, None)
+        self._slots.add(attempt, received_at)
 
     async def _run_attempt(self, attempt: RunningAttempt) -> None:
         leftover: asyncio.Future[Any] | None = None
         try:
             outcome, leftover = await self._execute(attempt)
             if leftover is None:
-                self._release_slot(attempt)
+                self._slots.release_slot(attempt)
             if attempt.finalized:  # shutdown failed it as interrupted while it ran
                 return
             attempt.phase = Phase.REPORTING
-            await self._report(attempt, outcome)
+            await self._reporter.report(attempt, outcome)
             if leftover is not None:
                 # A handler stopped at its deadline still holds its slot until it returns.
                 await asyncio.wait({leftover})
         except Exception:
             attempt.log.exception("unexpected error in the worker; the lease will expire")
         finally:
-            self._forget(attempt)
-            self._release_slot(attempt)
-
-    def _release_slot(self, attempt: RunningAttempt) -> None:
-        if attempt.key in self._executing:
-            self._executing.discard(attempt.key)
-            if not self._stopping.is_set():
-                self._begin_next_waiting()
-            self._slot_freed.set()
+            self._slots.forget(attempt)
+            self._slots.release_slot(attempt)
 
     async def _execute(self, attempt: RunningAttempt) -> tuple[Outcome, asyncio.Future[Any] | None]:
         """Run the handler to an outcome, and a future still running if it overran."""
@@ -488,93 +391,6 @@ class Worker:
             return Failure(error_info(exception, retryable=retryable)), None
         return Success(work.result()), None
 
-    # ---- reporting ----------------------------------------------------------------------------
-    async def _report(self, attempt: RunningAttempt, outcome: Outcome) -> None:
-        if isinstance(outcome, Stopped):
-            attempt.log.info("stopped (%s); not reporting a result", outcome.reason)
-            return
-        if isinstance(outcome, Success):
-            try:
-                # Encoded once here: a result JSON cannot hold fails this job, not the batch.
-                encoded = orjson.Fragment(orjson.dumps(outcome.result))
-            except TypeError as error:
-                failure = error_info(error, retryable=False)
-                failure["type"] = "ResultNotSerializable"
-                await self._fail(attempt, failure)
-                return
-            await self._complete(attempt, encoded)
-            return
-        await self._fail(attempt, outcome.error)
-
-    async def _complete(self, attempt: RunningAttempt, result: orjson.Fragment) -> None:
-        lease = attempt.lease
-        item = {
-            "job_id": lease.job_id,
-            "lease_token": lease.lease_token,
-            "result": result,
-            # Per attempt, and the same on every retry: a repeat after a lost answer is a no-op.
-            "idempotency_key": f"job-{lease.job_id}-attempt-{lease.attempt}",
-        }
-        try:
-            answer = await self._completions.submit(item)
-        except OrchestratorError as error:
-            attempt.log.error("completion not delivered (%s); the lease will expire", error)
-            return
-        status = answer.get("status")
-        refusal = answer.get("error") or {}
-        if status == 200:
-            attempt.log.debug("completed")
-        elif refusal.get("code") == "already_completed":
-            attempt.log.info("already completed by an earlier delivery")
-        elif status in (404, 409):
-            attempt.log.warning(
-                "completion refused (%s): the lease was lost; result discarded", refusal.get("code")
-            )
-        else:  # e.g. 413: the result is too large to store; retrying would not change that
-            failure = {
-                "type": "ResultRejected",
-                "message": f"the server refused the result: {refusal.get('message', status)}",
-                "retryable": False,
-            }
-            await self._fail(attempt, failure)
-
-    async def _fail(self, attempt: RunningAttempt, failure: dict[str, Any]) -> None:
-        await self._send_last_details(attempt)
-        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
-        try:
-            job = await deliver(
-                self._transport,
-                call,
-                log=attempt.log,
-                what="reporting the failure",
-                aborted=lambda: self._aborted,
-            )
-        except APIError as error:
-            attempt.log.warning("failure not recorded (%s)", error)
-            return
-        except OrchestratorError as error:
-            attempt.log.error("failure not delivered (%s); the lease will expire", error)
-            return
-        attempt.log.info(
-            "failed with %s (retryable: %s); the job is now %s",
-            failure.get("type"),
-            failure.get("retryable"),
-            job.state.value,
-        )
-
-    async def _send_last_details(self, attempt: RunningAttempt) -> None:
-        """Progress reported since the last beat is kept for the next attempt to resume from."""
-        version, details = attempt.context.details()
-        if version <= attempt.sent_details_version:
-            return
-        body = {"lease_token": attempt.lease.lease_token, "details": details}
-        try:
-            await run_call(self._transport, _api.heartbeat(attempt.lease.job_id, body))
-        except OrchestratorError as error:
-            attempt.log.warning("could not save the last heartbeat details (%s)", error)
-            return
-        attempt.sent_details_version = version
-
     # ---- stopping -----------------------------------------------------------------------------
     async def _shutdown(self, grace: float) -> None:
         self._stopping.set()
@@ -583,12 +399,11 @@ class Worker:
             # waiting long poll does not strand leases.
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
-        await self._release_waiting()
-        if self._hand_back_task is not None:
-            await asyncio.gather(self._hand_back_task, return_exceptions=True)
+        await self._slots.release_waiting()
+        await self._slots.finish_hand_backs()
         await self._let_running_finish(grace)
-        running = [a for a in self._active.values() if a.phase is Phase.RUNNING]
-        await asyncio.gather(*(self._interrupt(a) for a in running))
+        running = [a for a in self._slots.active.values() if a.phase is Phase.RUNNING]
+        await asyncio.gather(*(self._reporter.interrupt(a) for a in running))
         await self._wait_for_runners()
         await self._completions.drain()
         if self._heartbeat_task is not None:
@@ -601,40 +416,8 @@ class Worker:
         worker_log.info("worker %s stopped", self.worker_id)
         self._stopped.set()
 
-    async def _release_waiting(self) -> None:
-        """Hand the prefetched jobs that never started back to the server, in one call."""
-        waiting = list(self._waiting)
-        self._waiting.clear()
-        for attempt in waiting:
-            self._forget(attempt)
-        if waiting:
-            await self._release(waiting, "releasing prefetched jobs")
-
-    async def _release(self, attempts: list[RunningAttempt], what: str) -> None:
-        """POST /v1/workers/release: the jobs are pending again at once, their attempt given
-        back. If the server cannot be reached, their leases expire and the reaper retries them
-        (an attempt is used then)."""
-        items = [{"job_id": a.lease.job_id, "lease_token": a.lease.lease_token} for a in attempts]
-        try:
-            results = await deliver(
-                self._transport,
-                _api.release_batch(items),
-                log=worker_log,
-                what=what,
-                aborted=lambda: self._aborted,
-            )
-        except OrchestratorError as error:
-            worker_log.warning(
-                "could not release %d prefetched jobs (%s); their leases will expire",
-                len(attempts),
-                error,
-            )
-            return
-        released = sum(1 for result in results if result.get("status") == 200)
-        worker_log.info("released %d prefetched jobs that had not started", released)
-
     async def _let_running_finish(self, grace: float) -> None:
-        runners = {a.runner for a in self._active.values() if a.runner is not None}
+        runners = {a.runner for a in self._slots.active.values() if a.runner is not None}
         if not runners or grace <= 0:
             return
         worker_log.info("waiting up to %.1f s for %d running jobs", grace, len(runners))
@@ -649,34 +432,8 @@ class Worker:
             all_done.cancel()  # cancels the waiting only, not the runners
             interrupt.cancel()
 
-    async def _interrupt(self, attempt: RunningAttempt) -> None:
-        """Fail an attempt still running at the end of the grace period, to be retried at once
-        (``retry_after_seconds: 0``) instead of staying leased until its lease expires."""
-        attempt.finalized = True
-        attempt.stop(StopReason.SHUTDOWN)
-        await self._send_last_details(attempt)
-        failure = {
-            "type": "WorkerShutdown",
-            "message": f"interrupted: worker {self.worker_id} stopped before the handler finished",
-            "retryable": True,
-            "retry_after_seconds": 0,
-        }
-        call = _api.fail(attempt.lease.job_id, attempt.lease.lease_token, failure)
-        try:
-            job = await deliver(
-                self._transport,
-                call,
-                log=attempt.log,
-                what="releasing the interrupted job",
-                aborted=lambda: self._aborted,
-            )
-        except OrchestratorError as error:
-            attempt.log.warning("could not release the interrupted job (%s)", error)
-            return
-        attempt.log.info("interrupted by shutdown; the job is now %s", job.state.value)
-
     async def _wait_for_runners(self) -> None:
-        runners = [(a.phase, a.runner) for a in self._active.values() if a.runner is not None]
+        runners = [(a.phase, a.runner) for a in self._slots.active.values() if a.runner is not None]
         reporting = {runner for phase, runner in runners if phase is Phase.REPORTING}
         interrupted = {runner for phase, runner in runners if phase is Phase.RUNNING}
         # Results on their way are waited for (they retry until the server answers, or abort).
