@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from job_orchestrator.services.keys import MAX_KEY_ID, hash_key, key_id_of, new_key
-from job_orchestrator.store.sql_store import hash_token
+from job_orchestrator.store.rows import hash_token
 
 
 def test_a_new_key_names_its_id_and_keys_differ() -> None:

@@ -1,6 +1,6 @@
 """The two HTTP transports: aiohttp for async code, httpx for sync code.
 
-aiohttp was chosen for the hot path by measurement (scripts/bench_http_clients.py): on this
+aiohttp was chosen for the hot path by measurement (bench/bench_http_clients.py): on this
 machine it served about 15x the requests/s of httpx.AsyncClient at 20 concurrent connections.
 httpx's sync client is kept for ``Client``, where there is no event loop to share.
 """

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from job_orchestrator.domain.models import ApiKeyRecord
 from job_orchestrator.store.base import Store
-from job_orchestrator.store.sql_store import hash_token
+from job_orchestrator.store.rows import hash_token
 
 KEY_PREFIX = "jo"
 KEY_ID_BYTES = 6  # 12 hex digits: the key's public name
