@@ -16,6 +16,7 @@ from job_orchestrator.api import ui
 from job_orchestrator.api.auth import Authenticator, is_loopback, parse_env_keys
 from job_orchestrator.api.edge import EdgeMiddleware
 from job_orchestrator.api.errors import install_error_handlers
+from job_orchestrator.api.openapi import install_openapi, operation_id
 from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
 from job_orchestrator.api.routes import jobs, ops, workers
@@ -90,7 +91,9 @@ def create_app(
         summary="Lease-based job orchestration: API v1",
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
+    install_openapi(app)
     app.state.settings = settings
     install_error_handlers(app)
     if settings.cors_origins:

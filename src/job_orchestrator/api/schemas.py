@@ -148,6 +148,19 @@ class RetryPolicyOut(BaseModel):
     jitter: bool
 
 
+class JobErrorOut(BaseModel):
+    """Why an attempt ended badly (a job's ``last_error``, an attempt's ``error``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+    type: str | None = Field(
+        default=None, description="the error's type: the handler's, or lease_expired, timed_out"
+    )
+    retryable: bool | None = None
+    attempt: int | None = Field(default=None, description="the attempt it ended")
+
+
 class JobOut(BaseModel):
     id: str
     queue: str
@@ -167,7 +180,7 @@ class JobOut(BaseModel):
     retry: RetryPolicyOut
     idempotency_key: str | None
     result: Any
-    last_error: Any
+    last_error: JobErrorOut | None
     heartbeat_details: Any
     cancel_requested: bool
 
@@ -187,7 +200,7 @@ class AttemptOut(BaseModel):
     leased_at: datetime
     finished_at: datetime | None
     outcome: AttemptOutcome | None
-    error: Any
+    error: JobErrorOut | None
 
 
 class AttemptListOut(BaseModel):
@@ -291,10 +304,22 @@ class CompleteBatchRequest(Strict):
     )
 
 
+class FieldErrorOut(BaseModel):
+    """One invalid input of a 422 answer."""
+
+    field: str = Field(description="where, e.g. body.priority or query.limit")
+    message: str
+    type: str | None = None
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
-    details: Any = None
+    details: list[FieldErrorOut] | dict[str, Any] | None = Field(
+        default=None,
+        description="422: the invalid fields; otherwise an object or null "
+        "(already_completed: {result}, forbidden: {needs}, rate_limited: {retry_after_seconds})",
+    )
 
 
 class CompleteItemOut(BaseModel):
@@ -349,3 +374,19 @@ class ReleaseBatchOut(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# ---- operations (documented shapes) -------------------------------------------------------------
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    database: str = Field(description="sqlite or postgresql")
+
+
+class MetricsOut(BaseModel):
+    jobs: dict[str, dict[str, int]] = Field(description="job counts by queue, then by state")
+    totals: dict[str, int] = Field(description="this process's counters (leased, succeeded, ...)")
+    totals_scope: str

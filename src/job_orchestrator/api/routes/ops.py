@@ -12,17 +12,22 @@ from starlette.responses import Response
 from job_orchestrator.api import deps
 from job_orchestrator.api.auth import Reader, Scope, require
 from job_orchestrator.api.responses import OrjsonResponse, error_response
+from job_orchestrator.api.schemas import HealthOut, MetricsOut, ReadyOut
 from job_orchestrator.domain.errors import StoreUnavailable
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "The database does not answer"}})
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"description": "The database does not answer"}},
+)
 async def readyz(request: Request) -> Response:
     try:
         await deps.health(request).check_database()
@@ -31,7 +36,11 @@ async def readyz(request: Request) -> Response:
     return OrjsonResponse({"status": "ready", "database": deps.settings(request).dialect})
 
 
-@router.get("/v1/metrics", responses=deps.COMMON_ERRORS)
+@router.get(
+    "/v1/metrics",
+    response_model=None,  # documented, not filtered: new counters pass through as they are
+    responses={200: {"model": MetricsOut}, **deps.COMMON_ERRORS},
+)
 async def metrics_json(request: Request, _principal: Reader) -> dict[str, Any]:
     """Job counts by queue and state (from the database) and this process's counters."""
     svc = deps.service(request)
