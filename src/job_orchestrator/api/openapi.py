@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticUndefined, to_jsonable_python
 from starlette.routing import BaseRoute
@@ -55,12 +56,6 @@ OPERATION_IDS: dict[str, str] = {
 
 # Paths outside /v1 that still ask for a key (``/metrics`` unless ORCHESTRATOR_METRICS_OPEN).
 KEYED_PATHS = frozenset({"/metrics"})
-
-# API keys are sent as bearer tokens; with auth off (loopback, no keys) none is needed.
-SECURITY_SCHEMES = {
-    "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key of the server"}
-}
-KEYED: list[dict[str, list[str]]] = [{"apiKey": []}, {}]
 
 # What a response header means, for the error answers that carry one.
 ERROR_HEADERS: dict[str, dict[str, Any]] = {
@@ -143,7 +138,6 @@ def finish_document(document: dict[str, Any], routes: list[RouteLike]) -> None:
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     _add_error_schema(schemas)
-    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     routes_by_operation = {(r.path_format, m.lower()): r for r in routes for m in r.methods or ()}
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
@@ -151,7 +145,7 @@ def finish_document(document: dict[str, Any], routes: list[RouteLike]) -> None:
             _add_known_errors(path, operation, route)
             _document_errors(operation)
     _drop_unreferenced(document, FASTAPI_VALIDATION_SCHEMAS)
-    _add_factory_defaults(schemas, routes)
+    _add_defaults(document, routes)
 
 
 def _add_error_schema(schemas: dict[str, Any]) -> None:
@@ -165,7 +159,6 @@ def _add_known_errors(path: str, operation: dict[str, Any], route: RouteLike | N
     responses = operation.setdefault("responses", {})
     if not (path.startswith("/v1/") or path in KEYED_PATHS):
         return
-    operation.setdefault("security", KEYED)
     known = {status: answer["description"] for status, answer in COMMON_ERRORS.items()}
     statuses: list[int | str] = [401, 403, 503]
     if "requestBody" in operation:
@@ -220,27 +213,56 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
-def _add_factory_defaults(schemas: dict[str, Any], routes: list[RouteLike]) -> None:
-    """A field whose default comes from a factory (``queues`` -> ``["default"]``) shows that
-    default, as pydantic does for plain defaults."""
+def _add_defaults(document: dict[str, Any], routes: list[RouteLike]) -> None:
+    """Every request field that may be left out says its default. Pydantic omits those of
+    ``default_factory`` fields (``queues`` -> ``["default"]``) and FastAPI drops every
+    ``default: null`` when it encodes the document: both are put back here."""
+    schemas = document["components"]["schemas"]
     for model in _request_models(routes):
         for name in (model.__name__, f"{model.__name__}-Input"):
             schema = schemas.get(name)
             if schema is not None and schema.get("title") == model.__name__:
-                _set_defaults(model, schema)
+                _set_defaults(model.model_fields, schema.get("properties", {}))
+    for route in routes:
+        for method in route.methods or ():
+            operation = document["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                _set_parameter_defaults(route.dependant, operation.get("parameters", []))
 
 
-def _set_defaults(model: type[BaseModel], schema: dict[str, Any]) -> None:
-    properties = schema.get("properties", {})
-    for name, field in model.model_fields.items():
+def _set_defaults(fields: dict[str, FieldInfo], properties: dict[str, Any]) -> None:
+    for name, field in fields.items():
         key = field.alias or name
-        factory = field.default_factory
-        if factory is None or key not in properties or field.default is not PydanticUndefined:
-            continue
-        if getattr(field, "default_factory_takes_data", False):
-            continue  # a default computed from the other fields has no one value to show
-        value = factory()  # type: ignore[call-arg]
-        properties[key].setdefault("default", to_jsonable_python(value))
+        if key in properties and not field.is_required():
+            default = _default_of(field)
+            if default is not PydanticUndefined:
+                properties[key].setdefault("default", default)
+
+
+def _default_of(field: FieldInfo) -> Any:
+    if field.default_factory is None:
+        return to_jsonable_python(field.default)
+    if getattr(field, "default_factory_takes_data", False):
+        return PydanticUndefined  # computed from the other fields: no one value to show
+    return to_jsonable_python(field.default_factory())  # type: ignore[call-arg]
+
+
+def _set_parameter_defaults(dependant: Dependant, parameters: list[dict[str, Any]]) -> None:
+    declared = {
+        (kind, param.alias): param.field_info
+        for kind, params in (
+            ("query", dependant.query_params),
+            ("header", dependant.header_params),
+            ("cookie", dependant.cookie_params),
+        )
+        for param in params
+    }
+    for parameter in parameters:
+        field = declared.get((parameter.get("in", ""), parameter.get("name", "")))
+        if field is not None and not field.is_required() and "schema" in parameter:
+            default = _default_of(field)
+            if default is not PydanticUndefined:
+                parameter["schema"].setdefault("default", default)
 
 
 def _request_models(routes: list[RouteLike]) -> list[type[BaseModel]]:
