@@ -1,9 +1,10 @@
 """The published OpenAPI document, as a code generator reads it.
 
-FastAPI's own document leaves most error answers without a schema, names operations after
-their URL (``get_job_v1_jobs__job_id__get``) and drops the defaults of ``default_factory``
-fields. The rules here fix that for every route, including routes added later, without
-touching them: ``operation_id`` names each operation when its route is created, and
+FastAPI's own document leaves most error answers without a schema (or with its own 422
+body, which we never send), names operations after their URL
+(``get_job_v1_jobs__job_id__get``), and shows neither ``default_factory`` defaults nor any
+``default: null``. The rules here fix that for every route, including routes added later,
+without touching them: ``operation_id`` names each operation when its route is created, and
 ``install_openapi`` post-processes the document FastAPI builds.
 """
 
