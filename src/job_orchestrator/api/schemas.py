@@ -260,6 +260,12 @@ class CompleteRequest(Strict):
     lease_token: Token
     result: Any = None
     idempotency_key: Name | None = None
+    details: Any = Field(
+        default=None,
+        description="extension: the handler's last progress, stored as the job's "
+        "heartbeat_details with the completion (as a heartbeat's details are); "
+        "omitted: the stored details stay",
+    )
 
 
 class ErrorInfoModel(Strict):

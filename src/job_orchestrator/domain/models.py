@@ -149,6 +149,10 @@ class Completion:
     lease_token: str
     result: JSON
     idempotency_key: str | None = None
+    # The handler's last progress, stored as heartbeat_details by the completing statement
+    # itself (False: keep the stored details, as a heartbeat without details does).
+    details: JSON = None
+    set_details: bool = False
 
 
 @value_object

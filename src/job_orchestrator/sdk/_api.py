@@ -156,7 +156,8 @@ def heartbeat(job_id: str, body: dict[str, Any]) -> Call[dict[str, Any]]:
 
 
 def complete_batch(items: Sequence[dict[str, Any]]) -> Call[list[dict[str, Any]]]:
-    """Items are ``{"job_id", "lease_token", "result", "idempotency_key"?}``."""
+    """Items are ``{"job_id", "lease_token", "result", "idempotency_key"?, "details"?}``
+    (``details``: the handler's last progress, stored as the job's heartbeat details)."""
     return Call(
         "POST",
         "/v1/workers/complete",
@@ -175,8 +176,17 @@ def release_batch(items: Sequence[dict[str, Any]]) -> Call[list[dict[str, Any]]]
     )
 
 
-def complete(job_id: str, lease_token: str, result: Any, idempotency_key: str) -> Call[Job]:
+def complete(
+    job_id: str,
+    lease_token: str,
+    result: Any,
+    idempotency_key: str,
+    details: Any = NO_BODY,
+) -> Call[Job]:
+    """``details``, when given, is stored as the job's heartbeat details (omitted: kept)."""
     body = {"lease_token": lease_token, "result": result, "idempotency_key": idempotency_key}
+    if details is not NO_BODY:
+        body["details"] = details
     return Call("POST", _job_path(job_id, "/complete"), Job.from_dict, body=body)
 
 

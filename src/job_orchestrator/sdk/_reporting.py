@@ -71,6 +71,11 @@ class Reporter:
             # Per attempt, and the same on every retry: a repeat after a lost answer is a no-op.
             "idempotency_key": f"job-{lease.job_id}-attempt-{lease.attempt}",
         }
+        # Progress reported since the last beat travels with the completion, stored by the
+        # same statement: the finished job shows the handler's last details, not stale ones.
+        version, details = attempt.context.details()
+        if version > attempt.sent_details_version:
+            item["details"] = details
         try:
             answer = await self._completions.submit(item)
         except OrchestratorError as error:

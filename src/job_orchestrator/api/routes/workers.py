@@ -94,11 +94,14 @@ async def complete(
     job_id: str, body: CompleteRequest, request: Request, _principal: Worker
 ) -> Response:
     deps.check_json_field(body.result, "result", deps.settings(request).max_json_field_bytes)
+    deps.check_json_field(body.details, "details", deps.settings(request).max_json_field_bytes)
     completion = Completion(
         job_id=deps.parse_job_id(job_id),
         lease_token=body.lease_token,
         result=body.result,
         idempotency_key=body.idempotency_key,
+        details=body.details,
+        set_details="details" in body.model_fields_set,
     )
     outcome = (await deps.service(request).complete_many([completion]))[0]
     if isinstance(outcome, DomainError):
@@ -177,8 +180,13 @@ async def complete_batch(
 
     def check(i: int, item: CompleteItem) -> tuple[int, Completion]:
         deps.check_json_field(item.result, f"completions.{i}.result", limit)
+        deps.check_json_field(item.details, f"completions.{i}.details", limit)
         job_id = deps.parse_job_id(item.job_id)
-        return job_id, Completion(job_id, item.lease_token, item.result, item.idempotency_key)
+        set_details = "details" in item.model_fields_set
+        completion = Completion(
+            job_id, item.lease_token, item.result, item.idempotency_key, item.details, set_details
+        )
+        return job_id, completion
 
     async def call(completions: list[Completion]) -> list[Job | Completed | DomainError]:
         service = deps.service(request)
