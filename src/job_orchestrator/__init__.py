@@ -44,7 +44,10 @@ __all__ = [
     "OrchestratorError",
     "PayloadTooLarge",
     "RateLimited",
+    "RetryAfter",
     "RetryPolicy",
+    "Task",
+    "TaskOptions",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",
@@ -54,6 +57,7 @@ __all__ = [
     "idempotency_key",
     "info",
     "is_cancelled",
+    "task",
 ]
 
 

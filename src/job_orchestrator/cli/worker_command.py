@@ -91,7 +91,8 @@ def worker(
         url=url,
         api_key=api_key,
         handlers=handlers,
-        queues=split_queues(queues or []),
+        # No --queues: the handlers' own (a task's queue, else default).
+        queues=split_queues(queues) if queues else None,
         concurrency=concurrency,
         prefetch=prefetch,
         grace_seconds=grace,

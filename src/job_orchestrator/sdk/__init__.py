@@ -46,6 +46,7 @@ from job_orchestrator.sdk.models import (
     Lease,
     RetryPolicy,
 )
+from job_orchestrator.sdk.tasks import Task, TaskOptions, task
 from job_orchestrator.sdk.worker import Worker
 
 __all__ = [
@@ -79,6 +80,8 @@ __all__ = [
     "RateLimited",
     "RetryAfter",
     "RetryPolicy",
+    "Task",
+    "TaskOptions",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",
@@ -88,4 +91,5 @@ __all__ = [
     "idempotency_key",
     "info",
     "is_cancelled",
+    "task",
 ]

@@ -56,11 +56,19 @@ from job_orchestrator.sdk.errors import (
     OrchestratorError,
     is_transient,
 )
-from job_orchestrator.sdk.handlers import HandlersLike, as_handlers, is_async
+from job_orchestrator.sdk.handlers import Handlers, HandlersLike, as_handlers, is_async
 from job_orchestrator.sdk.models import Lease
 from job_orchestrator.sdk.retry import Backoff
 
 INTERRUPT_WAIT = 5.0  # after interrupting, how long shutdown waits for handlers to unwind
+
+
+def serves(queues: str | Sequence[str] | None, handlers: Handlers) -> list[str]:
+    """The queues given, or else those of the tasks given ("default" for a task without one
+    and for plain handlers), so a task's jobs are served without naming its queue twice."""
+    if queues is not None:
+        return [queues] if isinstance(queues, str) else list(queues)
+    return list(dict.fromkeys(handlers.queue_of(job_type) for job_type in handlers))
 
 
 def default_worker_id() -> str:
@@ -96,7 +104,7 @@ class Worker:
         *,
         handlers: HandlersLike,
         url: str | None = None,
-        queues: str | Sequence[str] = ("default",),
+        queues: str | Sequence[str] | None = None,
         concurrency: int = 10,
         prefetch: int = 0,
         worker_id: str | None = None,
@@ -120,7 +128,7 @@ class Worker:
         self.handlers = as_handlers(handlers)
         if not self.handlers:
             raise ValueError("a worker needs at least one handler")
-        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        self.queues = serves(queues, self.handlers)
         self.concurrency = concurrency
         self.prefetch = prefetch
         self.worker_id = worker_id or default_worker_id()
