@@ -18,11 +18,13 @@ import pytest
 
 from job_orchestrator.sdk import (
     AsyncClient,
+    Client,
     HandlerCancelled,
     JobFailed,
     JobSpec,
     RetryAfter,
     RetryPolicy,
+    WaitTimeout,
     handler,
     heartbeat,
     info,
@@ -170,3 +172,55 @@ async def test_the_five_line_worker_says_what_it_does(
     assert any(f"job={good.id} " in line and "hello succeeded" in line for line in lines), lines
     assert any(f"job={bad.id} " in line and "ValueError: no good" in line for line in lines)
     assert "Traceback" not in stderr, stderr
+
+
+class CountingRequests:
+    """Counts the client's requests (the real transport still sends each one)."""
+
+    def __init__(self, client: Client | AsyncClient) -> None:
+        self.long_polls = 0
+        self.total = 0
+        transport: Any = client._http  # a test counting the wire calls
+        send = transport.request
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            self.total += 1
+            if (kwargs.get("params") or {}).get("wait_seconds"):
+                self.long_polls += 1
+            return send(*args, **kwargs)
+
+        transport.request = counting
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_wait_many_does_not_cost_a_long_poll_per_job(
+    server_url: str, aclient: AsyncClient, client: Client, queue: str, kind: str
+) -> None:
+    @handler("step")
+    async def step(n: int) -> int:
+        await asyncio.sleep(0.02)
+        return n * 2
+
+    jobs = await aclient.enqueue_many([JobSpec("step", n, queue=queue) for n in range(40)])
+    ids = [job.id for job in jobs]
+    used = CountingRequests(client if kind == "sync" else aclient)
+    async with running_worker(server_url, queue, [step], concurrency=4):
+        if kind == "sync":
+            done = await asyncio.to_thread(client.wait_many, ids, 30)
+        else:
+            done = await aclient.wait_many(ids, timeout=30)
+    assert [job.id for job in done] == ids
+    assert [job.result for job in done] == [n * 2 for n in range(40)]
+    assert used.long_polls <= 5, used.long_polls  # not one per job
+    assert used.total <= 2 * len(ids) + 10, used.total
+
+
+async def test_wait_many_times_out_naming_the_unfinished_jobs(
+    aclient: AsyncClient, client: Client, queue: str
+) -> None:
+    never = await aclient.enqueue("nobody_handles_this", queue=queue)
+    with pytest.raises(WaitTimeout) as caught:
+        await aclient.wait_many([never.id], timeout=0.5)
+    assert caught.value.details == {"job_ids": [never.id]}
+    with pytest.raises(WaitTimeout):
+        await asyncio.to_thread(client.wait_many, [never.id], 0.5)
