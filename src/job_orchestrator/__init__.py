@@ -52,6 +52,7 @@ __all__ = [
     "Unavailable",
     "WaitTimeout",
     "Worker",
+    "WorkerStatus",
     "handler",
     "heartbeat",
     "idempotency_key",

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from job_orchestrator.sdk import (
@@ -29,7 +30,7 @@ from job_orchestrator.sdk import (
     heartbeat,
     info,
 )
-from tests.sdk.helpers import running_worker
+from tests.sdk.helpers import eventually, running_worker
 
 pytestmark = pytest.mark.slow
 
@@ -224,3 +225,35 @@ async def test_wait_many_times_out_naming_the_unfinished_jobs(
     assert caught.value.details == {"job_ids": [never.id]}
     with pytest.raises(WaitTimeout):
         await asyncio.to_thread(client.wait_many, [never.id], 0.5)
+
+
+async def test_a_type_no_worker_asks_for_is_pointed_out(
+    server_url: str, aclient: AsyncClient, queue: str
+) -> None:
+    @handler("known")
+    def known(_: Any) -> None: ...
+
+    orphan = await aclient.enqueue("unknown", queue=queue)  # e.g. a typo in the producer
+    async with running_worker(server_url, queue, [known]) as worker:
+
+        async def recorded() -> bool:
+            return bool(await aclient.workers(queue=queue, type="known"))
+
+        await eventually(recorded, what="the worker recorded with its types")
+        [seen] = await aclient.workers(queue=queue)
+        assert (seen.worker_id, seen.types, seen.polling) == (worker.worker_id, ["known"], True)
+        assert await aclient.workers(queue=queue, type="unknown") == []
+        async with httpx.AsyncClient(base_url=server_url) as browser:
+            page = (await browser.get(f"/ui/jobs/{orphan.id}")).text
+            assert 'id="no-worker"' in page and "unknown" in page
+            workers_page = (await browser.get("/ui/workers")).text
+            assert worker.worker_id in workers_page and ">known<" in workers_page
+        wait = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("orchestrator")),
+            *("jobs", "wait", orphan.id, "--timeout", "0.5", "--url", server_url),
+            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        _, stderr = await wait.communicate()
+    assert wait.returncode == 4
+    assert "no worker has asked for type 'unknown'" in stderr.decode(), stderr

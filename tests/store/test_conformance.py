@@ -530,3 +530,18 @@ async def test_a_completion_stores_the_handlers_last_details(
     stored = [(await store.get_job(job_id)).heartbeat_details for job_id in (first, second, third)]
     assert stored == [{"done": 5, "of": 5}, {"done": 2}, "finishing"]
     assert (await store.get_job(fourth)).heartbeat_details == {"done": 2}
+
+
+async def test_a_worker_is_recorded_with_the_types_it_asks_for(store: Store) -> None:
+    now = await store.db_now()
+    await store.record_worker_seen("typed", ["q"], types=["a", "b"], now=now)
+    await store.record_worker_seen("every-type", ["q"], now=now)
+    workers = {w.worker_id: w for w in await store.list_workers(since=now - seconds(1))}
+    assert workers["typed"].types == ("a", "b") and workers["every-type"].types is None
+    assert workers["typed"].serves("q", "a") and not workers["typed"].serves("q", "c")
+    assert workers["every-type"].serves("q", "c") and not workers["every-type"].serves("r", "c")
+    # Seen again with other handlers: the latest types replace the old ones.
+    await store.record_worker_seen("typed", ["q"], types=["c"], now=now + seconds(1))
+    [typed] = [w for w in await store.list_workers(since=now) if w.worker_id == "typed"]
+    assert typed.types == ("c",)
+    assert typed.is_polling(now + seconds(60)) and not typed.is_polling(now + seconds(62))

@@ -355,3 +355,17 @@ class ReleaseBatchOut(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# ---- workers seen by the lease path (extension) -------------------------------------------------
+class WorkerOut(BaseModel):
+    worker_id: str
+    queues: list[str]
+    types: list[str] | None = Field(description="the job types it asks for; null: every type")
+    last_seen_at: datetime
+    leases_held: int
+    polling: bool = Field(description="it asked for jobs within the last 60 s")
+
+
+class WorkerListOut(BaseModel):
+    workers: list[WorkerOut]

@@ -45,6 +45,7 @@ from job_orchestrator.sdk.models import (
     JobState,
     Lease,
     RetryPolicy,
+    WorkerStatus,
 )
 from job_orchestrator.sdk.tasks import Task, TaskOptions, task
 from job_orchestrator.sdk.worker import Worker
@@ -86,6 +87,7 @@ __all__ = [
     "Unavailable",
     "WaitTimeout",
     "Worker",
+    "WorkerStatus",
     "handler",
     "heartbeat",
     "idempotency_key",

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from job_orchestrator.sdk._http import NO_BODY
-from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease
+from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease, WorkerStatus
 
 T = TypeVar("T")
 
@@ -193,3 +193,15 @@ def complete(
 def fail(job_id: str, lease_token: str, error: dict[str, Any]) -> Call[Job]:
     body = {"lease_token": lease_token, "error": error}
     return Call("POST", _job_path(job_id, "/fail"), Job.from_dict, body=body)
+
+
+def workers(
+    *, queue: str | None = None, type: str | None = None, seen_within_seconds: float | None = None
+) -> Call[list[WorkerStatus]]:
+    """The workers seen polling; with ``queue`` and ``type``, those that would take such a job."""
+
+    def parse(data: Any) -> list[WorkerStatus]:
+        return [WorkerStatus.from_dict(w) for w in data["workers"]]
+
+    params = {"queue": queue, "type": type, "seen_within_seconds": seen_within_seconds}
+    return Call("GET", "/v1/workers", parse, params=params)

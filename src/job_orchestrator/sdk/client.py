@@ -25,6 +25,7 @@ from job_orchestrator.sdk.models import (
     JobSpec,
     JobState,
     RetryPolicy,
+    WorkerStatus,
 )
 
 T = TypeVar("T")
@@ -230,6 +231,18 @@ class Client:
             waits.update(self.get(job_id) for job_id in waits.unfinished() if job_id != target)
         return waits.jobs()
 
+    def workers(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        seen_within_seconds: float | None = None,
+    ) -> list[WorkerStatus]:
+        """The workers seen polling (default: in the last 5 minutes); with ``queue`` and
+        ``type``, those whose lease requests would take such a job."""
+        call = _api.workers(queue=queue, type=type, seen_within_seconds=seen_within_seconds)
+        return self._run(call)
+
     def close(self) -> None:
         self._http.close()
 
@@ -348,6 +361,17 @@ class AsyncClient:
             others = [job_id for job_id in waits.unfinished() if job_id != target]
             waits.update(await asyncio.gather(*(read(job_id) for job_id in others)))
         return waits.jobs()
+
+    async def workers(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        seen_within_seconds: float | None = None,
+    ) -> list[WorkerStatus]:
+        """See ``Client.workers``."""
+        call = _api.workers(queue=queue, type=type, seen_within_seconds=seen_within_seconds)
+        return await self._run(call)
 
     async def close(self) -> None:
         await self._http.close()
