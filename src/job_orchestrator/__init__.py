@@ -44,16 +44,21 @@ __all__ = [
     "OrchestratorError",
     "PayloadTooLarge",
     "RateLimited",
+    "RetryAfter",
     "RetryPolicy",
+    "Task",
+    "TaskOptions",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",
     "Worker",
+    "WorkerStatus",
     "handler",
     "heartbeat",
     "idempotency_key",
     "info",
     "is_cancelled",
+    "task",
 ]
 
 

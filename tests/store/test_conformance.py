@@ -495,3 +495,53 @@ async def test_counts_by_queue_and_state(store: Store) -> None:
         ("q1", "leased", 1),
         ("q2", "pending", 1),
     ]
+
+
+@pytest.mark.parametrize("return_jobs", [True, False])
+async def test_a_completion_stores_the_handlers_last_details(
+    store: Store, return_jobs: bool
+) -> None:
+    """Issue 13, bug 2: progress reported after the last heartbeat is kept by the completion
+    itself (the same guarded statement), and a completion without details keeps the stored
+    ones."""
+    jobs = [r.job for r in await store.enqueue_many([NewJob(type="t") for _ in range(4)])]
+    leases = await store.lease(LeaseRequest(worker_id="w", max_jobs=4))
+    token = {lease.job_id: lease.lease_token for lease in leases}
+    first, second, third, fourth = (job.id for job in jobs)
+    await store.heartbeat(second, token[second], details={"done": 2}, set_details=True)
+    await store.heartbeat(fourth, token[fourth], details={"done": 2}, set_details=True)
+    outcomes = await store.complete_many(
+        [
+            Completion(first, token[first], 1, details={"done": 5, "of": 5}, set_details=True),
+            Completion(second, token[second], 2),  # no details: the stored ones stay
+            Completion(third, token[third], 3, details="finishing", set_details=True),
+            Completion(fourth, "forged", 4, details={"done": 99}, set_details=True),
+        ],
+        return_jobs=return_jobs,
+    )
+    assert [type(o).__name__ for o in outcomes[:3]] == ["Job" if return_jobs else "Completed"] * 3
+    assert isinstance(outcomes[3], LeaseLost)
+    if return_jobs:
+        assert [o.heartbeat_details for o in outcomes[:3]] == [  # type: ignore[union-attr]
+            {"done": 5, "of": 5},
+            {"done": 2},
+            "finishing",
+        ]
+    stored = [(await store.get_job(job_id)).heartbeat_details for job_id in (first, second, third)]
+    assert stored == [{"done": 5, "of": 5}, {"done": 2}, "finishing"]
+    assert (await store.get_job(fourth)).heartbeat_details == {"done": 2}
+
+
+async def test_a_worker_is_recorded_with_the_types_it_asks_for(store: Store) -> None:
+    now = await store.db_now()
+    await store.record_worker_seen("typed", ["q"], types=["a", "b"], now=now)
+    await store.record_worker_seen("every-type", ["q"], now=now)
+    workers = {w.worker_id: w for w in await store.list_workers(since=now - seconds(1))}
+    assert workers["typed"].types == ("a", "b") and workers["every-type"].types is None
+    assert workers["typed"].serves("q", "a") and not workers["typed"].serves("q", "c")
+    assert workers["every-type"].serves("q", "c") and not workers["every-type"].serves("r", "c")
+    # Seen again with other handlers: the latest types replace the old ones.
+    await store.record_worker_seen("typed", ["q"], types=["c"], now=now + seconds(1))
+    [typed] = [w for w in await store.list_workers(since=now) if w.worker_id == "typed"]
+    assert typed.types == ("c",)
+    assert typed.is_polling(now + seconds(60)) and not typed.is_polling(now + seconds(62))

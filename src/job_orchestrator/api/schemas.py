@@ -273,6 +273,12 @@ class CompleteRequest(Strict):
     lease_token: Token
     result: Any = None
     idempotency_key: Name | None = None
+    details: Any = Field(
+        default=None,
+        description="extension: the handler's last progress, stored as the job's "
+        "heartbeat_details with the completion (as a heartbeat's details are); "
+        "omitted: the stored details stay",
+    )
 
 
 class ErrorInfoModel(Strict):
@@ -390,3 +396,17 @@ class MetricsOut(BaseModel):
     jobs: dict[str, dict[str, int]] = Field(description="job counts by queue, then by state")
     totals: dict[str, int] = Field(description="this process's counters (leased, succeeded, ...)")
     totals_scope: str
+
+
+# ---- workers seen by the lease path (extension) -------------------------------------------------
+class WorkerOut(BaseModel):
+    worker_id: str
+    queues: list[str]
+    types: list[str] | None = Field(description="the job types it asks for; null: every type")
+    last_seen_at: datetime
+    leases_held: int
+    polling: bool = Field(description="it asked for jobs within the last 60 s")
+
+
+class WorkerListOut(BaseModel):
+    workers: list[WorkerOut]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from job_orchestrator.domain.errors import DomainError
-from job_orchestrator.domain.models import Attempt, Job, Lease
+from job_orchestrator.domain.models import Attempt, Job, Lease, WorkerInfo
 
 
 def iso(value: datetime | None) -> str | None:
@@ -82,3 +82,14 @@ def attempt_dict(attempt: Attempt) -> dict[str, Any]:
 
 def error_dict(error: DomainError) -> dict[str, Any]:
     return {"code": error.code, "message": error.message, "details": error.details}
+
+
+def worker_dict(worker: WorkerInfo, now: datetime) -> dict[str, Any]:
+    return {
+        "worker_id": worker.worker_id,
+        "queues": list(worker.queues),
+        "types": None if worker.types is None else list(worker.types),
+        "last_seen_at": iso(worker.last_seen_at),
+        "leases_held": worker.leases_held,
+        "polling": worker.is_polling(now),
+    }

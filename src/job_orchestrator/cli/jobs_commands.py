@@ -9,7 +9,7 @@ import typer
 
 from job_orchestrator.cli._common import ApiKey, AsJson, Url, client, parse_json, print_json
 from job_orchestrator.cli._tables import attempts_table, job_table, jobs_table, show
-from job_orchestrator.sdk import JobState, RetryPolicy
+from job_orchestrator.sdk import Client, JobState, NotFound, RetryPolicy, WaitTimeout
 
 app = typer.Typer(help="Submit, inspect, cancel and retry jobs.", no_args_is_help=True)
 
@@ -150,5 +150,25 @@ def wait_job(
 ) -> None:
     """Wait for a job to finish and print its result (exit 3 if it failed or was cancelled)."""
     with client(url, api_key) as c:
-        result = c.wait(job_id, timeout)
+        try:
+            result = c.wait(job_id, timeout)
+        except WaitTimeout as error:
+            raise WaitTimeout(error.message + unserved_hint(c, job_id)) from None
     print_json({"job_id": job_id, "result": result} if as_json else result)
+
+
+def unserved_hint(c: Client, job_id: str) -> str:
+    """Why a pending job may never finish: no worker asked for its type lately."""
+    job = c.get(job_id)
+    if job.state is not JobState.PENDING:
+        return ""
+    try:
+        serving = c.workers(queue=job.queue, type=job.type, seen_within_seconds=60)
+    except NotFound:  # a server without GET /v1/workers
+        return ""
+    if serving:
+        return ""
+    return (
+        f"; no worker has asked for type {job.type!r} on queue {job.queue!r} in the last "
+        "60 s: start one whose handlers include it"
+    )

@@ -76,6 +76,9 @@ def worker(
     poll: Annotated[float, typer.Option(help="Long-poll wait when idle (seconds, <= 30)")] = 10.0,
     worker_id: Annotated[str | None, typer.Option(help="[default: host-pid-random]")] = None,
     log_level: Annotated[str, typer.Option(envvar="ORCHESTRATOR_LOG_LEVEL")] = "info",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log the traceback of every failed job")
+    ] = False,
     url: Url = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -88,12 +91,14 @@ def worker(
         url=url,
         api_key=api_key,
         handlers=handlers,
-        queues=split_queues(queues or []),
+        # No --queues: the handlers' own (a task's queue, else default).
+        queues=split_queues(queues) if queues else None,
         concurrency=concurrency,
         prefetch=prefetch,
         grace_seconds=grace,
         poll_seconds=poll,
         worker_id=worker_id,
+        log_tracebacks=verbose,
     )
     try:
         run_loop(the_worker.run())

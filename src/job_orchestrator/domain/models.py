@@ -149,6 +149,10 @@ class Completion:
     lease_token: str
     result: JSON
     idempotency_key: str | None = None
+    # The handler's last progress, stored as heartbeat_details by the completing statement
+    # itself (False: keep the stored details, as a heartbeat without details does).
+    details: JSON = None
+    set_details: bool = False
 
 
 @value_object
@@ -193,12 +197,25 @@ class ReapResult:
         return self.lease_expired + self.timed_out
 
 
+# A worker not seen for this long has stopped polling: a live one asks at least every 30 s
+# (the longest long poll), and the server notes it every few seconds.
+WORKER_POLLING_SECONDS = 60.0
+
+
 @value_object
 class WorkerInfo:
     worker_id: str
     queues: tuple[str, ...]
     last_seen_at: datetime
     leases_held: int
+    types: tuple[str, ...] | None = None  # the types it asks for; None: every type
+
+    def is_polling(self, now: datetime) -> bool:
+        return (now - self.last_seen_at).total_seconds() <= WORKER_POLLING_SECONDS
+
+    def serves(self, queue: str, type_: str) -> bool:
+        """Whether its lease requests would take a job of ``type_`` on ``queue``."""
+        return queue in self.queues and (self.types is None or type_ in self.types)
 
 
 @value_object

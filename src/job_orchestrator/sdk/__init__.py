@@ -31,6 +31,7 @@ from job_orchestrator.sdk.errors import (
     OrchestratorError,
     PayloadTooLarge,
     RateLimited,
+    RetryAfter,
     Unauthorized,
     Unavailable,
     WaitTimeout,
@@ -44,7 +45,9 @@ from job_orchestrator.sdk.models import (
     JobState,
     Lease,
     RetryPolicy,
+    WorkerStatus,
 )
+from job_orchestrator.sdk.tasks import Task, TaskOptions, task
 from job_orchestrator.sdk.worker import Worker
 
 __all__ = [
@@ -76,14 +79,19 @@ __all__ = [
     "OrchestratorError",
     "PayloadTooLarge",
     "RateLimited",
+    "RetryAfter",
     "RetryPolicy",
+    "Task",
+    "TaskOptions",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",
     "Worker",
+    "WorkerStatus",
     "handler",
     "heartbeat",
     "idempotency_key",
     "info",
     "is_cancelled",
+    "task",
 ]

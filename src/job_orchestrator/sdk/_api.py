@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from job_orchestrator.sdk._http import NO_BODY
-from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease
+from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease, WorkerStatus
 
 T = TypeVar("T")
 
@@ -156,7 +156,8 @@ def heartbeat(job_id: str, body: dict[str, Any]) -> Call[dict[str, Any]]:
 
 
 def complete_batch(items: Sequence[dict[str, Any]]) -> Call[list[dict[str, Any]]]:
-    """Items are ``{"job_id", "lease_token", "result", "idempotency_key"?}``."""
+    """Items are ``{"job_id", "lease_token", "result", "idempotency_key"?, "details"?}``
+    (``details``: the handler's last progress, stored as the job's heartbeat details)."""
     return Call(
         "POST",
         "/v1/workers/complete",
@@ -175,11 +176,32 @@ def release_batch(items: Sequence[dict[str, Any]]) -> Call[list[dict[str, Any]]]
     )
 
 
-def complete(job_id: str, lease_token: str, result: Any, idempotency_key: str) -> Call[Job]:
+def complete(
+    job_id: str,
+    lease_token: str,
+    result: Any,
+    idempotency_key: str,
+    details: Any = NO_BODY,
+) -> Call[Job]:
+    """``details``, when given, is stored as the job's heartbeat details (omitted: kept)."""
     body = {"lease_token": lease_token, "result": result, "idempotency_key": idempotency_key}
+    if details is not NO_BODY:
+        body["details"] = details
     return Call("POST", _job_path(job_id, "/complete"), Job.from_dict, body=body)
 
 
 def fail(job_id: str, lease_token: str, error: dict[str, Any]) -> Call[Job]:
     body = {"lease_token": lease_token, "error": error}
     return Call("POST", _job_path(job_id, "/fail"), Job.from_dict, body=body)
+
+
+def workers(
+    *, queue: str | None = None, type: str | None = None, seen_within_seconds: float | None = None
+) -> Call[list[WorkerStatus]]:
+    """The workers seen polling; with ``queue`` and ``type``, those that would take such a job."""
+
+    def parse(data: Any) -> list[WorkerStatus]:
+        return [WorkerStatus.from_dict(w) for w in data["workers"]]
+
+    params = {"queue": queue, "type": type, "seen_within_seconds": seen_within_seconds}
+    return Call("GET", "/v1/workers", parse, params=params)

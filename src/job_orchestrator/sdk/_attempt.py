@@ -34,6 +34,8 @@ class Success:
 @dataclass(frozen=True, slots=True)
 class Failure:
     error: dict[str, Any]  # the contract's {"message", "type", "retryable", ...}
+    exception: BaseException | None = None  # what the handler raised (for its traceback)
+    timed_out: bool = False  # stopped at its deadline: the server may have ended it already
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class RunningAttempt:
         self.interval = max(lease.lease_seconds * heartbeat_fraction, MIN_HEARTBEAT_INTERVAL)
         self.next_beat = received_at + self.interval
         self.sent_details_version = 0
+        self.started_at: float | None = None  # when the handler began (loop clock)
         # Measured from when the lease arrived, on this machine's monotonic clock: the
         # server's deadline is on the database clock, which ours may not agree with.
         timeout = lease.timeout_seconds

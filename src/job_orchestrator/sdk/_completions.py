@@ -14,10 +14,10 @@ from typing import Any
 
 from job_orchestrator.sdk import _api
 from job_orchestrator.sdk._delivery import deliver
-from job_orchestrator.sdk._http import AsyncTransport
+from job_orchestrator.sdk._http import NO_BODY, AsyncTransport
 from job_orchestrator.sdk.errors import APIError
 
-Item = dict[str, Any]  # {"job_id", "lease_token", "result", "idempotency_key"}
+Item = dict[str, Any]  # {"job_id", "lease_token", "result", "idempotency_key", "details"?}
 ItemResult = dict[str, Any]  # {"job_id", "status", "job"?, "error"?}
 
 
@@ -95,7 +95,11 @@ class CompletionBatcher:
 
     async def _complete_one(self, item: Item) -> ItemResult:
         call = _api.complete(
-            item["job_id"], item["lease_token"], item["result"], item["idempotency_key"]
+            item["job_id"],
+            item["lease_token"],
+            item["result"],
+            item["idempotency_key"],
+            item.get("details", NO_BODY),
         )
         try:
             job = await deliver(

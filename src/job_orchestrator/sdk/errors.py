@@ -128,6 +128,19 @@ class NonRetryableError(Exception):
     """Raise from a handler to fail the job with ``retryable: false`` (straight to the DLQ)."""
 
 
+class RetryAfter(Exception):
+    """Raise from a handler to be retried after ``retry_after_seconds`` instead of the job's
+    backoff (e.g. a rate-limited API said when to come back). The attempt still counts: with
+    ``max_attempts`` used up the job goes to the DLQ as usual.
+
+    Any exception with a numeric ``retry_after_seconds`` attribute is honoured the same way.
+    """
+
+    def __init__(self, message: str = "", *, retry_after_seconds: float) -> None:
+        super().__init__(message or f"retry after {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class HandlerCancelled(Exception):
     """Raised inside a sync handler by ``heartbeat()`` once the job is cancelled, its lease is
     lost, or its deadline passed, so a thread can stop cooperatively (threads cannot be killed)."""

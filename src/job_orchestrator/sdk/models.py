@@ -224,3 +224,27 @@ class EnqueueOptions(TypedDict, total=False):
     lease_seconds: float
     timeout_seconds: float
     idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """A worker the server saw asking for jobs (``GET /v1/workers``, an extension)."""
+
+    worker_id: str
+    queues: list[str]
+    types: list[str] | None  # None: it asks for every type
+    last_seen_at: datetime
+    leases_held: int
+    polling: bool  # it asked within the last minute
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerStatus:
+        types = data.get("types")
+        return cls(
+            worker_id=data["worker_id"],
+            queues=list(data["queues"]),
+            types=None if types is None else list(types),
+            last_seen_at=_time(data["last_seen_at"]),
+            leases_held=int(data.get("leases_held", 0)),
+            polling=bool(data.get("polling", True)),
+        )

@@ -42,7 +42,7 @@ from job_orchestrator.sdk._completions import CompletionBatcher
 from job_orchestrator.sdk._delivery import run_call
 from job_orchestrator.sdk._heartbeats import Heartbeats
 from job_orchestrator.sdk._http import AsyncTransport
-from job_orchestrator.sdk._logging import AttemptLog, worker_log
+from job_orchestrator.sdk._logging import AttemptLog, show_worker_logs_by_default, worker_log
 from job_orchestrator.sdk._reporting import Reporter, error_info
 from job_orchestrator.sdk._slots import Slots
 from job_orchestrator.sdk.context import (
@@ -56,11 +56,19 @@ from job_orchestrator.sdk.errors import (
     OrchestratorError,
     is_transient,
 )
-from job_orchestrator.sdk.handlers import HandlersLike, as_handlers, is_async
+from job_orchestrator.sdk.handlers import Handlers, HandlersLike, as_handlers, is_async
 from job_orchestrator.sdk.models import Lease
 from job_orchestrator.sdk.retry import Backoff
 
 INTERRUPT_WAIT = 5.0  # after interrupting, how long shutdown waits for handlers to unwind
+
+
+def serves(queues: str | Sequence[str] | None, handlers: Handlers) -> list[str]:
+    """The queues given, or else those of the tasks given ("default" for a task without one
+    and for plain handlers), so a task's jobs are served without naming its queue twice."""
+    if queues is not None:
+        return [queues] if isinstance(queues, str) else list(queues)
+    return list(dict.fromkeys(handlers.queue_of(job_type) for job_type in handlers))
 
 
 def default_worker_id() -> str:
@@ -71,9 +79,17 @@ class Worker:
     """Runs handlers for the jobs of ``queues``; see the module docstring.
 
     ``non_retryable``: exception types that fail a job with ``retryable: false`` (besides
-    ``NonRetryableError``). ``grace_seconds``: how long a graceful stop lets running handlers
-    finish before failing them as interrupted (retried at once). ``poll_seconds``: the long
-    poll's wait when nothing is ready.
+    ``NonRetryableError``). A handler raising ``RetryAfter`` (or any exception with a
+    ``retry_after_seconds``) is retried after that delay instead of its backoff.
+
+    Logging: a start line, and one line per finished job (INFO for a success, WARNING for a
+    failure or a timeout, its traceback only with ``log_tracebacks``), on the
+    ``job_orchestrator.worker`` logger. If the program configured no logging at all, the
+    worker shows them on stderr itself, so a worker is never silent by default.
+
+    ``grace_seconds``: how long a graceful stop lets running handlers finish before failing
+    them as interrupted (retried at once). ``poll_seconds``: the long poll's wait when nothing
+    is ready.
 
     ``prefetch``: how many jobs may be leased ahead of free slots, so the next batch is on hand
     when a slot frees (fewer, larger lease calls: for many short jobs it multiplies throughput).
@@ -88,7 +104,7 @@ class Worker:
         *,
         handlers: HandlersLike,
         url: str | None = None,
-        queues: str | Sequence[str] = ("default",),
+        queues: str | Sequence[str] | None = None,
         concurrency: int = 10,
         prefetch: int = 0,
         worker_id: str | None = None,
@@ -101,6 +117,7 @@ class Worker:
         completion_flush_seconds: float = 0.002,
         handle_signals: bool = True,
         thread_pool_size: int | None = None,
+        log_tracebacks: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -111,7 +128,7 @@ class Worker:
         self.handlers = as_handlers(handlers)
         if not self.handlers:
             raise ValueError("a worker needs at least one handler")
-        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        self.queues = serves(queues, self.handlers)
         self.concurrency = concurrency
         self.prefetch = prefetch
         self.worker_id = worker_id or default_worker_id()
@@ -138,6 +155,7 @@ class Worker:
             self._completions,
             worker_id=self.worker_id,
             aborted=lambda: self._aborted,
+            log_tracebacks=log_tracebacks,
         )
         self._heartbeats = Heartbeats(self._transport, log=worker_log)
         self._stopping = asyncio.Event()
@@ -169,6 +187,7 @@ class Worker:
         if self._started:
             raise RuntimeError("this worker is already running (a Worker runs once)")
         self._started = True
+        show_worker_logs_by_default()
         self._install_signal_handlers()
         worker_log.info(
             "worker %s started: %s, queues %s, types %s, concurrency %d",
@@ -351,6 +370,7 @@ class Worker:
             return Failure(error_info(missing, retryable=True)), None
         attempt.log.debug("running %s", lease.type)
         loop = asyncio.get_running_loop()
+        attempt.started_at = loop.time()
         work: asyncio.Future[Any]
         if is_async(function):
             work = asyncio.create_task(
@@ -367,13 +387,17 @@ class Worker:
                 function,
                 lease.payload,
             )
+        # Whatever the handler ends with is read here or below; a handler stopped at its
+        # deadline or by a cancel ends later (HandlerCancelled), and asyncio would log that
+        # exception as "never retrieved".
+        work.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({work}, timeout=attempt.remaining(loop.time()))
         if not done:
             attempt.stop(StopReason.DEADLINE)
             timeout = lease.timeout_seconds
             overrun = TimeoutError(f"the handler ran past the job's {timeout} s timeout")
             failure = {**error_info(overrun, retryable=True), "type": "DeadlineExceeded"}
-            return Failure(failure), work
+            return Failure(failure, timed_out=True), work
         if attempt.stop_reason is not None:
             return Stopped(attempt.stop_reason), None
         if work.cancelled():
@@ -382,13 +406,7 @@ class Worker:
         exception = work.exception()
         if exception is not None:
             retryable = not isinstance(exception, self.non_retryable)
-            attempt.log.warning(
-                "handler raised %s%s",
-                type(exception).__name__,
-                "" if retryable else " (not retryable)",
-                exc_info=exception,
-            )
-            return Failure(error_info(exception, retryable=retryable)), None
+            return Failure(error_info(exception, retryable=retryable), exception), None
         return Success(work.result()), None
 
     # ---- stopping -----------------------------------------------------------------------------
@@ -443,3 +461,8 @@ class Worker:
             _, still = await asyncio.wait(interrupted, timeout=INTERRUPT_WAIT)
             for runner in still:
                 runner.cancel()
+
+
+def _retrieve(work: asyncio.Future[Any]) -> None:
+    if not work.cancelled():
+        work.exception()

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from job_orchestrator.domain.errors import DomainError
 from job_orchestrator.domain.models import (
     JSON,
+    WORKER_POLLING_SECONDS,
     Attempt,
     Completed,
     Completion,
@@ -146,7 +147,9 @@ class JobService:
         if len(self._workers_noted) > 10_000:
             self._workers_noted.clear()
         self._workers_noted[request.worker_id] = loop_now
-        write = self.store.record_worker_seen(request.worker_id, request.queues)
+        write = self.store.record_worker_seen(
+            request.worker_id, request.queues, types=request.types
+        )
         task = asyncio.create_task(write, name="note-worker")
         self._bookkeeping.add(task)
         task.add_done_callback(self._bookkeeping_done)
@@ -221,6 +224,14 @@ class JobService:
     async def workers(self, *, seen_within_seconds: float = 300.0) -> list[WorkerInfo]:
         since = await self.store.db_now() - timedelta(seconds=seen_within_seconds)
         return await self.store.list_workers(since=since)
+
+    async def workers_serving(
+        self, queue: str, type_: str, *, seen_within_seconds: float = WORKER_POLLING_SECONDS
+    ) -> list[WorkerInfo]:
+        """The workers that recently asked for jobs of ``type_`` on ``queue`` (none: a job of
+        that type waits for a worker that is not running, or whose handlers lack the type)."""
+        recent = await self.workers(seen_within_seconds=seen_within_seconds)
+        return [worker for worker in recent if worker.serves(queue, type_)]
 
     async def db_now(self) -> datetime:
         return await self.store.db_now()

@@ -178,7 +178,12 @@ class Store(ABC):
     # ---- workers and API keys ---------------------------------------------------------------
     @abstractmethod
     async def record_worker_seen(
-        self, worker_id: str, queues: Sequence[str], *, now: datetime | None = None
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        *,
+        now: datetime | None = None,
+        types: Sequence[str] | None = None,  # None: it asked for every type
     ) -> None: ...
 
     @abstractmethod

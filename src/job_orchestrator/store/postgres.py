@@ -190,6 +190,8 @@ class PostgresStore(SqlStore):
             "token_hashes": [hash_token(item.lease_token) for item in items],
             "keys": [completion_key(item) for item in items],
             "results": [encode_json(item.result) for item in items],
+            "set_details": [item.set_details for item in items],
+            "details": [encode_json(item.details) for item in items],
             "now": self._t(now),
         }
         statement = (

@@ -623,11 +623,17 @@ class SqlStore(Store):
 
     # ---- workers ----------------------------------------------------------------------------
     async def record_worker_seen(
-        self, worker_id: str, queues: Sequence[str], *, now: datetime | None = None
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        *,
+        now: datetime | None = None,
+        types: Sequence[str] | None = None,
     ) -> None:
         params = {
             "worker_id": worker_id,
             "queues": orjson.dumps(list(queues)).decode(),
+            "types": None if types is None else orjson.dumps(list(types)).decode(),
             "now": self._t(now),
         }
         async with self._write() as conn:
@@ -644,6 +650,7 @@ class SqlStore(Store):
                     queues=tuple(orjson.loads(r.queues)),
                     last_seen_at=self._d.decode_time(r.last_seen_at),  # type: ignore[arg-type]
                     leases_held=r.leases_held,
+                    types=None if r.types is None else tuple(orjson.loads(r.types)),
                 )
                 for r in rows
             ]

@@ -168,7 +168,12 @@ class SqliteStore(SqlStore):
         for i, item in enumerate(items):
             first.setdefault(item.job_id, i)
         batch = [
-            {"id": items[i].job_id, "token_hash": hash_token(items[i].lease_token)}
+            {
+                "id": items[i].job_id,
+                "token_hash": hash_token(items[i].lease_token),
+                "set_details": items[i].set_details,
+                "details": encode_json(items[i].details),
+            }
             for i in first.values()
         ]
         statement = (

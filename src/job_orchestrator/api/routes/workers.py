@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from job_orchestrator.api import deps
-from job_orchestrator.api.auth import Worker
+from job_orchestrator.api.auth import Reader, Worker
 from job_orchestrator.api.errors import status_of
 from job_orchestrator.api.ratelimit import RateLimit
 from job_orchestrator.api.responses import OrjsonResponse
@@ -31,8 +31,9 @@ from job_orchestrator.api.schemas import (
     ReleaseBatchOut,
     ReleaseBatchRequest,
     ReleaseItem,
+    WorkerListOut,
 )
-from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict
+from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict, worker_dict
 from job_orchestrator.domain.errors import DomainError
 from job_orchestrator.domain.models import (
     Completed,
@@ -94,11 +95,14 @@ async def complete(
     job_id: str, body: CompleteRequest, request: Request, _principal: Worker
 ) -> Response:
     deps.check_json_field(body.result, "result", deps.settings(request).max_json_field_bytes)
+    deps.check_json_field(body.details, "details", deps.settings(request).max_json_field_bytes)
     completion = Completion(
         job_id=deps.parse_job_id(job_id),
         lease_token=body.lease_token,
         result=body.result,
         idempotency_key=body.idempotency_key,
+        details=body.details,
+        set_details="details" in body.model_fields_set,
     )
     outcome = (await deps.service(request).complete_many([completion]))[0]
     if isinstance(outcome, DomainError):
@@ -177,8 +181,13 @@ async def complete_batch(
 
     def check(i: int, item: CompleteItem) -> tuple[int, Completion]:
         deps.check_json_field(item.result, f"completions.{i}.result", limit)
+        deps.check_json_field(item.details, f"completions.{i}.details", limit)
         job_id = deps.parse_job_id(item.job_id)
-        return job_id, Completion(job_id, item.lease_token, item.result, item.idempotency_key)
+        set_details = "details" in item.model_fields_set
+        completion = Completion(
+            job_id, item.lease_token, item.result, item.idempotency_key, item.details, set_details
+        )
+        return job_id, completion
 
     async def call(completions: list[Completion]) -> list[Job | Completed | DomainError]:
         service = deps.service(request)
@@ -239,3 +248,28 @@ async def release_batch(
         return {}
 
     return await _each_item(body.releases, check, deps.service(request).release_many, answer)
+
+
+@router.get(
+    "/v1/workers",
+    response_model=WorkerListOut,
+    responses=deps.COMMON_ERRORS,
+    summary="The workers seen polling (extension)",
+)
+async def list_workers(
+    request: Request,
+    _principal: Reader,
+    queue: str | None = Query(default=None, min_length=1, max_length=255),
+    type_: str | None = Query(default=None, alias="type", min_length=1, max_length=255),
+    seen_within_seconds: float = Query(default=300.0, gt=0, le=7 * 24 * 3600.0),
+) -> Response:
+    """Workers that asked for jobs recently, with their queues and types; with ``queue`` and
+    ``type``, only those whose lease requests would take such a job (none: nothing runs it)."""
+    service = deps.service(request)
+    workers = await service.workers(seen_within_seconds=seen_within_seconds)
+    if queue is not None:
+        workers = [w for w in workers if queue in w.queues]
+    if type_ is not None:
+        workers = [w for w in workers if w.types is None or type_ in w.types]
+    now = await service.db_now()
+    return OrjsonResponse({"workers": [worker_dict(w, now) for w in workers]})

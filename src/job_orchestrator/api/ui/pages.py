@@ -38,6 +38,7 @@ from job_orchestrator.domain.errors import DomainError, JobNotFound
 from job_orchestrator.domain.models import Job
 from job_orchestrator.domain.states import Event, JobState, next_state
 from job_orchestrator.services.dashboard import STATE_ORDER, JobSearch, ago, since
+from job_orchestrator.services.jobs import JobService
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +293,16 @@ async def job_page(job_id: str, request: Request, _who: UiReader) -> Response:
         "actions": _actions(job),
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "now": await service.db_now(),
+        "unserved": await _unserved(service, job),
     }
     return render(request, "job.html", context)
+
+
+async def _unserved(service: JobService, job: Job) -> bool:
+    """A pending job whose type no worker asked for lately: it waits for nothing that runs."""
+    if job.state is not JobState.PENDING:
+        return False
+    return not await service.workers_serving(job.queue, job.type)
 
 
 def _actions(job: Job) -> list[dict[str, str]]:

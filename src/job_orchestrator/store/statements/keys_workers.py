@@ -14,12 +14,13 @@ class KeyWorkerStatements:
         self.d = d
         now = d.now
         self.worker_seen = text(
-            "INSERT INTO workers (worker_id, queues, last_seen_at) "
-            f"VALUES (:worker_id, :queues, {now}) ON CONFLICT (worker_id) DO UPDATE "
-            "SET queues = excluded.queues, last_seen_at = excluded.last_seen_at"
+            "INSERT INTO workers (worker_id, queues, types, last_seen_at) "
+            f"VALUES (:worker_id, :queues, :types, {now}) ON CONFLICT (worker_id) DO UPDATE "
+            "SET queues = excluded.queues, types = excluded.types, "
+            "last_seen_at = excluded.last_seen_at"
         )
         self.list_workers = text(
-            "SELECT w.worker_id, w.queues, w.last_seen_at, "
+            "SELECT w.worker_id, w.queues, w.types, w.last_seen_at, "
             "(SELECT count(*) FROM jobs WHERE jobs.state = 'leased' "
             "AND jobs.worker_id = w.worker_id) AS leases_held "
             "FROM workers w WHERE w.last_seen_at >= :since ORDER BY w.last_seen_at DESC "

@@ -100,11 +100,14 @@ class WorkerCallStatements:
         guarded = leased_and_valid(now, token="input.token_hash", table="jobs")
         return text(
             "WITH input AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), "
-            "CAST(:token_hashes AS text[]), CAST(:keys AS text[]), CAST(:results AS text[])) "
-            "AS t(id, token_hash, key, result)), "
+            "CAST(:token_hashes AS text[]), CAST(:keys AS text[]), CAST(:results AS text[]), "
+            "CAST(:set_details AS boolean[]), CAST(:details AS text[])) "
+            "AS t(id, token_hash, key, result, set_details, details)), "
             f"done AS (UPDATE jobs SET state = 'succeeded', finished_at = {now}, "
             f"updated_at = {now}, lease_token_hash = NULL, lease_expires_at = NULL, "
-            "deadline = NULL FROM input WHERE jobs.id = input.id AND "
+            "deadline = NULL, heartbeat_details = CASE WHEN input.set_details "
+            "THEN CAST(input.details AS json) ELSE jobs.heartbeat_details END "
+            "FROM input WHERE jobs.id = input.id AND "
             f"{guarded} "
             f"RETURNING {JOB_COLUMNS_QUALIFIED if full else 'jobs.id, jobs.attempts'}, "
             "input.key AS completion_key, input.result AS completion_result), "
@@ -128,9 +131,14 @@ class WorkerCallStatements:
         guarded = leased_and_valid(now, token="input.token_hash", table="jobs")
         return text(
             f"UPDATE jobs SET state = 'succeeded', finished_at = {now}, updated_at = {now}, "
-            "lease_token_hash = NULL, lease_expires_at = NULL, deadline = NULL "
+            "lease_token_hash = NULL, lease_expires_at = NULL, deadline = NULL, "
+            # details: the handler's last progress, as JSON text (a JSON string in the item)
+            "heartbeat_details = CASE WHEN input.set_details THEN input.details "
+            "ELSE jobs.heartbeat_details END "
             "FROM (SELECT json_extract(value, '$.id') AS id, "
-            "json_extract(value, '$.token_hash') AS token_hash FROM json_each(:items)) AS input "
+            "json_extract(value, '$.token_hash') AS token_hash, "
+            "json_extract(value, '$.set_details') AS set_details, "
+            "json_extract(value, '$.details') AS details FROM json_each(:items)) AS input "
             f"WHERE jobs.id = input.id AND {guarded} "
             f"RETURNING {JOB_COLUMNS if full else 'id, attempts'}"
         )
