@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     # After a database outage, let workers' retried heartbeats and completions land before
     # expiring leases: attempts must not be burnt by the orchestrator's own outage.
     reaper_recovery_grace: float = Field(default=10.0, ge=0)
-    # Long polls wake on notifications; this slower poll catches jobs whose run_at comes due.
-    poll_interval: float = Field(default=0.5, gt=0)
+    # Long polls wake on notifications, and on a timer per group set from the earliest due
+    # run_at; a group goes at most this long without a look (the safety net).
+    poll_interval: float = Field(default=5.0, gt=0)
     # Long polls (lease and job waits) are held at most this long, whatever the client asks:
     # keep it under the idle timeout of any proxy in front of the server.
     max_wait_seconds: float = Field(default=30.0, ge=0, le=30)

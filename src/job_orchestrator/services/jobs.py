@@ -28,7 +28,12 @@ from job_orchestrator.domain.models import (
 from job_orchestrator.domain.states import TERMINAL_STATES, JobState
 from job_orchestrator.services.coalescer import EnqueueCoalescer
 from job_orchestrator.services.metrics import Metrics
-from job_orchestrator.services.wakeups import WakeupHub, wait_for
+from job_orchestrator.services.wakeups import (
+    DEFAULT_FALLBACK_SECONDS,
+    LeaseWaiter,
+    WakeupHub,
+    wait_for,
+)
 from job_orchestrator.store.base import Store
 
 Disconnected = Callable[[], Awaitable[bool]]
@@ -38,7 +43,9 @@ log = logging.getLogger(__name__)
 # A job wait (GET ?wait_seconds) also re-reads the job this often: completions made by another
 # server process do not wake this one.
 JOB_WAIT_POLL_SECONDS = 0.25
-WORKER_NOTE_SECONDS = 5.0
+# At most once a minute per worker: the dashboard's shortest window is 5 minutes, and 200 idle
+# workers noted every 5 s were most of what they cost the database.
+WORKER_NOTE_SECONDS = 60.0
 
 
 class JobService:
@@ -48,11 +55,15 @@ class JobService:
         *,
         hub: WakeupHub | None = None,
         metrics: Metrics | None = None,
-        poll_interval: float = 0.5,
+        poll_interval: float = DEFAULT_FALLBACK_SECONDS,
         max_wait_seconds: float = 30.0,
     ) -> None:
         self.store = store
-        self.hub = hub or WakeupHub()
+        # poll_interval: how long a group of waiting long polls goes without a look when
+        # nothing is announced and nothing comes due (the fallback; see services/wakeups.py).
+        self.hub = hub or WakeupHub(
+            next_due=store.seconds_until_next_due, fallback_seconds=poll_interval
+        )
         self.metrics = metrics or Metrics()
         self.poll_interval = poll_interval
         self.max_wait_seconds = max_wait_seconds
@@ -120,21 +131,50 @@ class JobService:
         wait_seconds: float = 0.0,
         disconnected: Disconnected | None = None,
     ) -> list[Lease]:
-        """Claim ready jobs; with ``wait_seconds``, hold until some are ready or time is up."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(wait_seconds, self.max_wait_seconds)
-        while True:
-            with self.hub.queue_waiter(request.queues) as ready:
-                leases = await self.store.lease(request)
-                remaining = deadline - loop.time()
-                if leases or remaining <= 0 or self.hub.closing:
-                    break
-                await wait_for(ready, min(remaining, self.poll_interval))
-            # A client that gave up must not be handed jobs it will never run.
-            if disconnected is not None and await disconnected():
-                return []
+        """Claim ready jobs; with ``wait_seconds``, hold until some are ready or time is up.
+
+        A waiting poll claims when it is woken (one waiter per group of interchangeable polls,
+        see ``services/wakeups.py``), not on a timer of its own.
+        """
+        wait_seconds = min(wait_seconds, self.max_wait_seconds)
+        if wait_seconds <= 0 or self.hub.closing:
+            leases = await self.store.lease(request)
+        else:
+            leases = await self._lease_waiting(request, wait_seconds, disconnected)
         self._record_leases(leases)
         self._note_worker(request)
+        return leases
+
+    async def _lease_waiting(
+        self, request: LeaseRequest, wait_seconds: float, disconnected: Disconnected | None
+    ) -> list[Lease]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        with self.hub.lease_waiter(request.queues, request.types) as waiter:
+            look = waiter.should_look_first()
+            while True:
+                if look:
+                    leases = await self._look(waiter, request)
+                    if leases:
+                        return leases
+                remaining = deadline - loop.time()
+                if remaining <= 0 or self.hub.closing:
+                    return []
+                look = await waiter.wait(remaining)
+                if self.hub.closing:
+                    return []
+                # A client that gave up must not be handed jobs it will never run.
+                if look and disconnected is not None and await disconnected():
+                    return []
+
+    async def _look(self, waiter: LeaseWaiter, request: LeaseRequest) -> list[Lease]:
+        epoch = waiter.begin_look()
+        try:
+            leases = await self.store.lease(request)
+        except BaseException:
+            waiter.abandon_look()
+            raise
+        waiter.end_look(epoch, got=len(leases), limit=request.max_jobs)
         return leases
 
     def _note_worker(self, request: LeaseRequest) -> None:

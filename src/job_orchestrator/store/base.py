@@ -211,3 +211,10 @@ class Store(ABC):
     @abstractmethod
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
         """Call ``on_queue_ready(queue)`` soon after jobs become ready in ``queue``."""
+
+    @abstractmethod
+    async def seconds_until_next_due(
+        self, queues: Sequence[str], *, now: datetime | None = None
+    ) -> float | None:
+        """Seconds from now to the earliest ``run_at`` of a pending job of ``queues`` that is
+        still in the future; None if there is none (the long polls' fallback timer)."""

@@ -139,6 +139,15 @@ class SqlStore(Store):
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
         """Tell waiting long-polls that ``queues`` have ready jobs, once this write commits."""
 
+    async def seconds_until_next_due(
+        self, queues: Sequence[str], *, now: datetime | None = None
+    ) -> float | None:
+        params = {"queues": orjson.dumps(list(queues)).decode(), "now": self._t(now)}
+        async with self._read() as conn:
+            row = (await conn.execute(self._q.leasing.next_due, params)).one()
+        at, db_now = self._d.decode_time(row[0]), self._d.decode_time(row[1])
+        return None if at is None or db_now is None else (at - db_now).total_seconds()
+
     # ---- producers --------------------------------------------------------------------------
     async def enqueue_many(
         self, jobs: Sequence[NewJob], *, now: datetime | None = None
@@ -558,7 +567,8 @@ class SqlStore(Store):
             {"job_id": job_id, "outcome": outcome.value, "error": error_json, "now": self._t(now)},
         )
         job = job_of(updated)
-        if job.state is JobState.PENDING and not decision.delay_seconds:
+        if job.state is JobState.PENDING:
+            # Also when the retry is delayed: the waiters' timer learns its run_at from it.
             await self._announce(conn, [job.queue])
         return job
 
@@ -636,7 +646,7 @@ class SqlStore(Store):
             "types": None if types is None else orjson.dumps(list(types)).decode(),
             "now": self._t(now),
         }
-        async with self._write() as conn:
+        async with self._statement() as conn:  # one upsert: no BEGIN/COMMIT on PostgreSQL
             await conn.execute(self._q.keys_workers.worker_seen, params)
 
     async def list_workers(self, *, since: datetime, limit: int = 500) -> list[WorkerInfo]:

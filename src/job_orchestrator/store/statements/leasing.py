@@ -16,6 +16,7 @@ class LeasingStatements:
     def __init__(self, d: SqlDialect) -> None:
         self.d = d
         self.record_attempts = self._record_attempts()
+        self.next_due = self._next_due()
 
     @cache  # noqa: B019
     def claim(self, *, types: bool) -> TextClause:
@@ -82,3 +83,29 @@ class LeasingStatements:
             "INSERT INTO job_attempts (job_id, attempt, worker_id, leased_at) "
             "SELECT id, attempts, worker_id, leased_at FROM jobs WHERE id IN :ids"
         ).bindparams(bindparam("ids", expanding=True))
+
+    def _next_due(self) -> TextClause:
+        """The earliest pending run_at still in the future among :queues (NULL if none), and
+        the database's now: the long polls' fallback timer sleeps until then.
+
+        A loose index scan of jobs_pending_claim_idx (queue, priority, run_at): per queue, each
+        distinct pending priority is one probe, and its earliest future run_at one more. A plain
+        min(run_at) would read every pending entry of the queue (1,000,000 at a deep backlog).
+        """
+        d, now = self.d, self.d.now
+        if d.name == "postgresql":
+            wanted = "SELECT json_array_elements_text(CAST(:queues AS json))"
+        else:
+            wanted = "SELECT value FROM json_each(:queues)"
+        pending = "SELECT min(j.priority) FROM jobs j WHERE j.state = 'pending' AND j.queue = "
+        return text(
+            f"WITH RECURSIVE wanted(queue) AS ({wanted}), "
+            "levels(queue, priority) AS ("
+            f"SELECT w.queue, ({pending}w.queue) FROM wanted w "
+            f"UNION ALL SELECT l.queue, ({pending}l.queue AND j.priority > l.priority) "
+            "FROM levels l WHERE l.priority IS NOT NULL) "
+            "SELECT (SELECT min(per_level.at) FROM (SELECT (SELECT min(j.run_at) FROM jobs j "
+            "WHERE j.state = 'pending' AND j.queue = l.queue AND j.priority = l.priority "
+            f"AND j.run_at > {now}) AS at FROM levels l WHERE l.priority IS NOT NULL) "
+            f"AS per_level) AS next_run_at, {now} AS now"
+        )
