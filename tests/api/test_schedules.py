@@ -391,3 +391,41 @@ async def test_reads_need_reader_and_writes_need_admin(keyed: httpx.AsyncClient)
             response = await keyed.request(method, path, headers=as_(scope))
             assert_error(response, 403, "forbidden")
     assert (await keyed.delete("/v1/schedules/s", headers=as_("admin"))).status_code == 204
+
+
+# ---- the scheduler in the running server -------------------------------------------------
+def test_the_scheduler_sleeps_until_the_earliest_fire_time_capped() -> None:
+    from job_orchestrator.domain.schedules import SchedulerStep
+
+    scheduler = Scheduler(None, max_sleep=1.0)  # type: ignore[arg-type]
+    now = datetime(2027, 1, 1, 12, 0, 0, 700_000).astimezone()
+
+    def step(seconds: float | None) -> SchedulerStep:
+        earliest = None if seconds is None else now + timedelta(seconds=seconds)
+        return SchedulerStep(now=now, earliest_next_fire_at=earliest)
+
+    assert scheduler.sleep_after(step(0.3)) == pytest.approx(0.3)  # wakes at T, not a tick
+    assert scheduler.sleep_after(step(30)) == 1.0  # capped: sees other processes' schedules
+    assert scheduler.sleep_after(step(-2)) == 0.0  # still due (a full batch): at once
+    assert scheduler.sleep_after(step(None)) == 1.0  # no active schedule
+    assert scheduler.sleep_after(None) == 1.0  # another process leads
+
+
+async def test_the_background_scheduler_fires_in_a_running_server(database_url: str) -> None:
+    """The wiring: a server with maintenance on enqueues an every-second schedule's jobs by
+    itself (waiting on the real clock for the job, not asserting a time)."""
+    import asyncio
+
+    settings = Settings(database_url=database_url, auto_migrate=False)
+    app = create_app(settings, run_reaper=True)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            await put(api, "tick", every_seconds=1)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15
+            while not await jobs_of(api, "tick"):
+                assert loop.time() < deadline, "the scheduler enqueued nothing"
+                await asyncio.sleep(0.1)
+            (job, *_) = await jobs_of(api, "tick")
+            assert ts(job["created_at"]) >= ts(job["scheduled_for"])
