@@ -13,8 +13,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from job_orchestrator.domain.schedules import (
+    CRON_PATTERN,
     InvalidSchedule,
     Overlap,
     Schedule,
@@ -123,7 +126,11 @@ def test_aliases(alias: str, expected: list[datetime]) -> None:
         "* * 0 * *",
         "* * * 13 *",
         "* * * * 8",
-        "0 0 30 2 *",  # never
+        " 0 0 * * *",
+        "0 0 * * *\n",
+        "0 0 * * 1L",  # extensions of other crons are not the contract's
+        "0 0 ? * *",
+        "*/10000 * * * *",
         "@reboot",
         "@every 5m",
         "a b c d e",
@@ -134,6 +141,45 @@ def test_bad_cron_names_the_field(expression: str) -> None:
     with pytest.raises(InvalidSchedule) as raised:
         cron(expression)
     assert raised.value.field == "cron"
+
+
+def test_reversed_ranges_wrap_around() -> None:
+    assert first(cron("0 22-2 * * *"), z("2026-01-01T12:00"), 5) == [
+        z("2026-01-01T22:00"),
+        z("2026-01-01T23:00"),
+        z("2026-01-02T00:00"),
+        z("2026-01-02T01:00"),
+        z("2026-01-02T02:00"),
+    ]
+    # FRI-MON: Friday to Monday; SAT-SUN through 7 as Sunday; 50-10/20 in minutes: 50, 10.
+    assert first(cron("0 0 * * FRI-MON"), z("2026-01-01T12:00"), 4) == [
+        z("2026-01-02T00:00"),
+        z("2026-01-03T00:00"),
+        z("2026-01-04T00:00"),
+        z("2026-01-05T00:00"),
+    ]
+    assert first(cron("50-10/20 0 * * *"), z("2026-01-01T00:00"), 2) == [
+        z("2026-01-01T00:10"),
+        z("2026-01-01T00:50"),
+    ]
+
+
+def test_names_in_any_case_and_spaces_between_fields() -> None:
+    assert fire_after(cron("0  0 * jan Mon"), z("2026-01-01T00:00")) == z("2026-01-05T00:00")
+
+
+def test_a_date_that_never_comes_is_valid_and_never_fires() -> None:
+    spec = cron("0 0 30 2 *")  # standard cron accepts it and never runs it
+    assert fire_after(spec, z("2026-01-01T00:00")) is None
+    assert list(fire_times(spec, z("2026-01-01T00:00"))) == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(CRON_PATTERN, fullmatch=True))
+def test_every_expression_the_published_pattern_allows_is_valid(expression: str) -> None:
+    """The OpenAPI document publishes CRON_PATTERN: what it allows must be accepted."""
+    spec = cron(expression)
+    fire_after(spec, z("2026-01-01T00:00"))
 
 
 @pytest.mark.parametrize("name", ["Mars/Base", "", " UTC", "../../etc/passwd", "Europe/", "x\x00"])

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from job_orchestrator.domain.schedules import CRON_PATTERN, timezone_names
 from job_orchestrator.domain.states import AttemptOutcome, JobState
 
 MAX_SECONDS = 366 * 24 * 3600.0  # a year: longer delays and leases are surely mistakes
@@ -411,14 +412,22 @@ class SchedulePutRequest(Strict):
             default=None,
             min_length=1,
             max_length=255,
-            description="5 fields (minute hour day-of-month month day-of-week) or @hourly, "
-            "@daily, @weekly, @monthly, @yearly",
+            description="5 fields (minute hour day-of-month month day-of-week: *, lists, "
+            "ranges, steps, names) or @hourly, @daily, @weekly, @monthly, @yearly",
+            json_schema_extra={"pattern": CRON_PATTERN},
         ),
         AfterValidator(_valid_cron),
     ] = None
     every_seconds: int | None = Field(default=None, ge=1, le=MAX_EVERY_SECONDS)
     timezone: Annotated[
-        str, Field(min_length=1, max_length=255), AfterValidator(_valid_timezone)
+        str,
+        Field(
+            min_length=1,
+            max_length=255,
+            description="an IANA time zone name",
+            json_schema_extra={"enum": sorted(timezone_names())},
+        ),
+        AfterValidator(_valid_timezone),
     ] = "UTC"
     job: ScheduleJobModel
     overlap: Literal["skip", "allow"] = "skip"

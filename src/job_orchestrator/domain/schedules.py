@@ -15,13 +15,14 @@ zone. Every fire time is a whole second in UTC.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -122,7 +123,7 @@ class FireDecision:
     then store ``next_fire_at`` (the first fire time not yet processed)."""
 
     fire_times: tuple[datetime, ...]
-    next_fire_at: datetime
+    next_fire_at: datetime | None  # None: no fire time is left (a date that never comes)
     skipped: int = 0  # fire times processed without a job (missed or overlapping)
 
 
@@ -139,28 +140,89 @@ class SchedulerStep:
 
 
 # ---- parsing -------------------------------------------------------------------------------
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# (low, high, names starting at low) of minute, hour, day of month, month, day of week.
+_FIELDS: tuple[tuple[int, int, tuple[str, ...]], ...] = (
+    (0, 59, ()),
+    (0, 23, ()),
+    (1, 31, ()),
+    (1, 12, _MONTHS),
+    (0, 7, _DAYS),
+)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+def _field_pattern(low: int, high: int, names: tuple[str, ...]) -> str:
+    numbers = [str(n) for n in range(high, low - 1, -1)] + [
+        f"0{n}" for n in range(low, min(high, 9) + 1)
+    ]
+    value = "(?:" + "|".join(numbers + [_any_case(n) for n in names]) + ")"
+    item = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]{{0,3}})?"
+    return f"{item}(?:,{item})*"
+
+
+# The whole grammar, also published in the OpenAPI document: what it accepts is valid (a
+# reversed range wraps around, 22-2 in hours is 22,23,0,1,2), what it refuses is not.
+CRON_PATTERN = (
+    "^(?:" + "|".join(ALIASES) + "|" + " +".join(_field_pattern(*field) for field in _FIELDS) + ")$"
+)
+_CRON_RE = re.compile(CRON_PATTERN)
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> frozenset[str]:
+    """Every IANA name this server knows (tzdata ships with it: no system data needed)."""
+    return frozenset(available_timezones() | {"UTC"})
+
+
 @lru_cache(maxsize=4096)
 def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name`` (tzdata ships with the server, so no system data is needed)."""
-    if not name or name != name.strip() or "\x00" in name or len(name) > 255:
+    if name not in timezone_names():
         raise InvalidSchedule("timezone", f"{name[:64]!r} is not an IANA time zone name")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
-        raise InvalidSchedule("timezone", f"{name[:64]!r} is not an IANA time zone name") from error
+    return ZoneInfo(name)
+
+
+def _value(text: str, names: tuple[str, ...], low: int) -> int:
+    upper = text.upper()
+    return names.index(upper) + low if upper in names else int(text)
+
+
+def _unwrapped(item: str, low: int, high: int, names: tuple[str, ...]) -> str:
+    """A reversed range ``a-b[/s]`` (a > b) as the list it wraps around to; others as given."""
+    body, _, step = item.partition("/")
+    first, dash, last = body.partition("-")
+    if not dash or first == "*":
+        return item
+    a, b = _value(first, names, low), _value(last, names, low)
+    if high == 7 and a == 7:  # day of week: 7 is Sunday, 0
+        a = 0
+    if a <= b:
+        return f"{a}-{b}" + (f"/{step}" if step else "")
+    cycle_high = 6 if high == 7 else high
+    values = [*range(a, cycle_high + 1), *range(low, b + 1)][:: int(step or 1)]
+    return ",".join(str(v) for v in values)
 
 
 def normalize_cron(expression: str) -> str:
-    """The five-field form of ``expression`` (aliases expanded); InvalidSchedule if bad."""
-    text = " ".join(expression.split())
-    expanded = ALIASES.get(text.lower(), text)
-    if expanded.startswith("@"):
-        raise InvalidSchedule("cron", f"unknown alias {text[:32]!r}: use {', '.join(ALIASES)}")
-    if len(expanded.split(" ")) != 5:
+    """The five-field form cronsim is given (aliases expanded, reversed ranges unwrapped)."""
+    if not _CRON_RE.fullmatch(expression):
         raise InvalidSchedule(
-            "cron", "needs 5 fields (minute hour day-of-month month day-of-week) or an alias"
+            "cron",
+            f"{expression[:64]!r} is not 5 fields (minute hour day-of-month month day-of-week, "
+            f"with *, lists, ranges, steps, names) or one of {', '.join(ALIASES)}",
         )
-    return expanded
+    five = ALIASES.get(expression, expression).split()
+    return " ".join(
+        ",".join(_unwrapped(item, low, high, names) for item in text.split(","))
+        for text, (low, high, names) in zip(five, _FIELDS, strict=True)
+    )
+
+
+NEVER = "never"  # a valid expression no date matches (0 0 30 2 *): it never fires
 
 
 @lru_cache(maxsize=4096)
@@ -168,21 +230,28 @@ def _compiled_cron(expression: str) -> str:
     five = normalize_cron(expression)
     try:
         CronSim(five, datetime(2000, 1, 1))
-    except (CronSimError, ValueError, KeyError, IndexError) as error:
+    except CronSimError as error:
+        # The grammar held, so the one thing left is cronsim's check that some month has the
+        # day of month asked for (day of week "*"): standard cron accepts it and never runs.
+        if "day-of-month" in str(error).lower():
+            return NEVER
         raise InvalidSchedule("cron", f"{expression[:64]!r} is not valid: {error}") from error
     return five
 
 
 # ---- fire times ----------------------------------------------------------------------------
-def fire_at_or_after(spec: ScheduleSpec, instant: datetime) -> datetime:
-    """The first fire time T >= ``instant`` (UTC, whole seconds)."""
+def fire_at_or_after(spec: ScheduleSpec, instant: datetime) -> datetime | None:
+    """The first fire time T >= ``instant`` (UTC, whole seconds); None: it never fires."""
     if spec.every_seconds is not None:
         return _every_at_or_after(spec.every_seconds, instant)
     assert spec.cron is not None
-    return _cron_at_or_after(_compiled_cron(spec.cron), zone(spec.timezone), instant)
+    compiled = _compiled_cron(spec.cron)
+    if compiled == NEVER:
+        return None
+    return _cron_at_or_after(compiled, zone(spec.timezone), instant)
 
 
-def fire_after(spec: ScheduleSpec, instant: datetime) -> datetime:
+def fire_after(spec: ScheduleSpec, instant: datetime) -> datetime | None:
     """The first fire time strictly after ``instant``."""
     return fire_at_or_after(spec, instant + _MICROSECOND)
 
@@ -190,7 +259,7 @@ def fire_after(spec: ScheduleSpec, instant: datetime) -> datetime:
 def fire_times(spec: ScheduleSpec, after: datetime) -> Iterator[datetime]:
     """Every fire time strictly after ``after``, in order."""
     t = fire_after(spec, after)
-    while True:
+    while t is not None:
         yield t
         t = fire_after(spec, t)
 
@@ -201,7 +270,7 @@ def _every_at_or_after(every: int, instant: datetime) -> datetime:
     return _EPOCH + timedelta(microseconds=-(-micros // step) * step)
 
 
-def _cron_at_or_after(expression: str, tz: ZoneInfo, instant: datetime) -> datetime:
+def _cron_at_or_after(expression: str, tz: ZoneInfo, instant: datetime) -> datetime | None:
     wall = instant.astimezone(tz).replace(tzinfo=None, microsecond=0)
     # cronsim yields matches strictly after its start: start a second early so the instant's
     # own wall time counts; matches whose instant is earlier (a repeated hour) are passed by.
@@ -209,15 +278,15 @@ def _cron_at_or_after(expression: str, tz: ZoneInfo, instant: datetime) -> datet
     for _ in range(_MAX_CANDIDATES):
         try:
             candidate = next(candidates)
-        except (StopIteration, CronSimError) as error:  # matches nothing any more
-            raise InvalidSchedule("cron", f"{expression!r} never fires again") from error
+        except (StopIteration, CronSimError):  # past the years cronsim handles
+            return None
         local = candidate.replace(tzinfo=tz, fold=0)
         as_utc = local.astimezone(UTC)
         if as_utc.astimezone(tz).replace(tzinfo=None) != candidate:
             continue  # a wall time the DST change skips: it does not fire
         if as_utc >= instant:
             return as_utc
-    raise InvalidSchedule("cron", f"{expression!r} matches no existing time")
+    return None
 
 
 def to_unix_key(t: datetime) -> str:
@@ -264,19 +333,19 @@ def decide(
     so at most the oldest is enqueued (the job it makes is pending for the ones after it).
     """
     oldest = now - timedelta(seconds=max(catchup_window_seconds, ON_TIME_SECONDS))
-    t = next_fire_at
+    t: datetime | None = next_fire_at
     skipped = 0
-    if t < oldest:
+    if next_fire_at < oldest:
         t = fire_at_or_after(spec, oldest)  # no walk over years of missed fire times
         skipped += 1  # at least one; the exact number is not worth walking for
     due: list[datetime] = []
-    while t <= now and len(due) < max_fires:
+    while t is not None and t <= now and len(due) < max_fires:
         due.append(t)
         t = fire_after(spec, t)
     if overlap is Overlap.SKIP:
         # Every due fire time is consumed: the first one only if the last job is done.
         fires = [] if last_job_active or not due else due[:1]
-        rest = fire_after(spec, now) if t <= now else t
+        rest = fire_after(spec, now) if t is not None and t <= now else t
         return FireDecision(tuple(fires), rest, skipped + len(due) - len(fires))
     return FireDecision(tuple(due), t, skipped)
 

@@ -285,7 +285,7 @@ class PostgresStore(SqlStore):
     async def _advance_schedules(
         self,
         conn: AsyncConnection,
-        rows: list[tuple[str, datetime | None, datetime, datetime | None, int | None]],
+        rows: list[tuple[str, datetime | None, datetime | None, datetime | None, int | None]],
     ) -> int:
         if not rows:
             return 0

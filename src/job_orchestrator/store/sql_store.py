@@ -830,7 +830,7 @@ class SqlStore(Store):
         rows = list(await conn.execute(q.due, {"now": self._t(clock), "limit": batch_size}))
         skipped = 0
         fires: list[tuple[Schedule, datetime, NewJob]] = []
-        advances: list[tuple[Schedule, datetime]] = []
+        advances: list[tuple[Schedule, datetime | None]] = []
         for row in rows:
             schedule = self._schedule_of(row)
             assert schedule.next_fire_at is not None
@@ -904,7 +904,7 @@ class SqlStore(Store):
     async def _advance_schedules(
         self,
         conn: AsyncConnection,
-        rows: list[tuple[str, datetime | None, datetime, datetime | None, int | None]],
+        rows: list[tuple[str, datetime | None, datetime | None, datetime | None, int | None]],
     ) -> int:
         """(name, old next_fire_at, new next_fire_at, last fire time, last job id) in one
         compare-and-set statement; how many schedules advanced."""
