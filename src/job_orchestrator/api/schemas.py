@@ -394,14 +394,24 @@ def _valid_timezone(value: str) -> str:
     return value
 
 
+_GIVEN: dict[str, dict[str, Any]] = {
+    "cron": {"required": ["cron"], "properties": {"cron": {"type": "string"}}},
+    "every_seconds": {
+        "required": ["every_seconds"],
+        "properties": {"every_seconds": {"type": "integer"}},
+    },
+}
+
+
 class SchedulePutRequest(Strict):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
+        # Exactly one of cron and every_seconds (a null one counts as absent).
         json_schema_extra={
             "oneOf": [
-                {"required": ["cron"], "not": {"required": ["every_seconds"]}},
-                {"required": ["every_seconds"], "not": {"required": ["cron"]}},
+                {**_GIVEN["cron"], "not": _GIVEN["every_seconds"]},
+                {**_GIVEN["every_seconds"], "not": _GIVEN["cron"]},
             ]
         },
     )
