@@ -44,6 +44,10 @@ from job_orchestrator.sdk.models import (
     JobState,
     Lease,
     RetryPolicy,
+    Schedule,
+    ScheduleDiff,
+    SchedulePage,
+    ScheduleSpec,
 )
 from job_orchestrator.sdk.worker import Worker
 
@@ -77,6 +81,10 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleDiff",
+    "SchedulePage",
+    "ScheduleSpec",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",

@@ -7,12 +7,12 @@ the typed exceptions of ``errors``, each carrying the API's error code.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
-from job_orchestrator.sdk import _api
+from job_orchestrator.sdk import _api, _schedules
 from job_orchestrator.sdk._api import Call
 from job_orchestrator.sdk._http import DEFAULT_TIMEOUT, AsyncTransport, SyncTransport
 from job_orchestrator.sdk.errors import JobCancelled, JobFailed, WaitTimeout
@@ -24,6 +24,9 @@ from job_orchestrator.sdk.models import (
     JobSpec,
     JobState,
     RetryPolicy,
+    Schedule,
+    ScheduleDiff,
+    ScheduleSpec,
 )
 
 T = TypeVar("T")
@@ -159,6 +162,52 @@ class Client:
         """Move DLQ jobs (matching the filters) back to pending; the number moved."""
         return self._run(_api.redrive(queue=queue, type=type, limit=limit))
 
+    # ---- schedules -----------------------------------------------------------------------------
+    def put_schedule(self, spec: ScheduleSpec) -> Schedule:
+        """Create or replace a schedule (the whole schedule: omitted fields take defaults)."""
+        return self._run(_api.put_schedule(spec.name, spec.to_dict()))
+
+    def get_schedule(self, name: str) -> Schedule:
+        return self._run(_api.get_schedule(name))
+
+    def list_schedules(self, *, page_size: int = _schedules.PAGE_SIZE) -> Iterator[Schedule]:
+        """Every schedule, by name, following the cursor page by page."""
+        cursor: str | None = None
+        while True:
+            page = self._run(_api.list_schedules(limit=page_size, cursor=cursor))
+            yield from page.schedules
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete it; the jobs it already enqueued are untouched."""
+        self._run(_api.delete_schedule(name))
+
+    def pause_schedule(self, name: str) -> Schedule:
+        return self._run(_api.pause_schedule(name))
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """Resume from the next fire time (the paused time is not caught up)."""
+        return self._run(_api.resume_schedule(name))
+
+    def trigger_schedule(self, name: str) -> Job:
+        """Enqueue the schedule's job now, outside its fire times."""
+        return self._run(_api.trigger_schedule(name))
+
+    def apply_schedules(
+        self, specs: Iterable[ScheduleSpec], *, prune: bool = False, dry_run: bool = False
+    ) -> ScheduleDiff:
+        """Create and update schedules to match ``specs``; ``prune`` deletes the others;
+        ``dry_run`` only computes the difference."""
+        todo = _schedules.plan(list(specs), self.list_schedules(), prune=prune)
+        if not dry_run:
+            for name, body in todo.puts:
+                self._run(_api.put_schedule(name, body))
+            for name in todo.deletes:
+                self._run(_api.delete_schedule(name))
+        return todo.diff
+
     def close(self) -> None:
         self._http.close()
 
@@ -254,6 +303,52 @@ class AsyncClient:
         self, *, queue: str | None = None, type: str | None = None, limit: int | None = None
     ) -> int:
         return await self._run(_api.redrive(queue=queue, type=type, limit=limit))
+
+    # ---- schedules -----------------------------------------------------------------------------
+    async def put_schedule(self, spec: ScheduleSpec) -> Schedule:
+        """See ``Client.put_schedule``."""
+        return await self._run(_api.put_schedule(spec.name, spec.to_dict()))
+
+    async def get_schedule(self, name: str) -> Schedule:
+        return await self._run(_api.get_schedule(name))
+
+    async def list_schedules(
+        self, *, page_size: int = _schedules.PAGE_SIZE
+    ) -> AsyncIterator[Schedule]:
+        """Every schedule, by name, following the cursor page by page."""
+        cursor: str | None = None
+        while True:
+            page = await self._run(_api.list_schedules(limit=page_size, cursor=cursor))
+            for schedule in page.schedules:
+                yield schedule
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._run(_api.delete_schedule(name))
+
+    async def pause_schedule(self, name: str) -> Schedule:
+        return await self._run(_api.pause_schedule(name))
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        return await self._run(_api.resume_schedule(name))
+
+    async def trigger_schedule(self, name: str) -> Job:
+        return await self._run(_api.trigger_schedule(name))
+
+    async def apply_schedules(
+        self, specs: Iterable[ScheduleSpec], *, prune: bool = False, dry_run: bool = False
+    ) -> ScheduleDiff:
+        """See ``Client.apply_schedules``."""
+        stored = [s async for s in self.list_schedules()]
+        todo = _schedules.plan(list(specs), stored, prune=prune)
+        if not dry_run:
+            for name, body in todo.puts:
+                await self._run(_api.put_schedule(name, body))
+            for name in todo.deletes:
+                await self._run(_api.delete_schedule(name))
+        return todo.diff
 
     async def close(self) -> None:
         await self._http.close()
