@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from job_orchestrator.sdk.errors import APIError
 from job_orchestrator.sdk.models import Schedule, ScheduleDiff, ScheduleSpec
 
 PAGE_SIZE = 500  # the contract's largest page of GET /v1/schedules
@@ -60,3 +61,13 @@ def plan(specs: Sequence[ScheduleSpec], stored: Iterable[Schedule], *, prune: bo
             result.deletes.append(name)
             result.diff.deleted.append(name)
     return result
+
+
+def naming(error: APIError, name: str) -> APIError:
+    """The same error, saying which schedule of an apply the server refused."""
+    return type(error)(
+        f"schedule {name}: {error.message}",
+        code=error.code,
+        status=error.status,
+        details=error.details,
+    )

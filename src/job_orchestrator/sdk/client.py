@@ -15,7 +15,7 @@ from typing import Any, Self, TypeVar, Unpack
 from job_orchestrator.sdk import _api, _schedules
 from job_orchestrator.sdk._api import Call
 from job_orchestrator.sdk._http import DEFAULT_TIMEOUT, AsyncTransport, SyncTransport
-from job_orchestrator.sdk.errors import JobCancelled, JobFailed, WaitTimeout
+from job_orchestrator.sdk.errors import APIError, JobCancelled, JobFailed, WaitTimeout
 from job_orchestrator.sdk.models import (
     Attempt,
     EnqueueOptions,
@@ -203,7 +203,10 @@ class Client:
         todo = _schedules.plan(list(specs), self.list_schedules(), prune=prune)
         if not dry_run:
             for name, body in todo.puts:
-                self._run(_api.put_schedule(name, body))
+                try:
+                    self._run(_api.put_schedule(name, body))
+                except APIError as error:
+                    raise _schedules.naming(error, name) from error
             for name in todo.deletes:
                 self._run(_api.delete_schedule(name))
         return todo.diff
@@ -345,7 +348,10 @@ class AsyncClient:
         todo = _schedules.plan(list(specs), stored, prune=prune)
         if not dry_run:
             for name, body in todo.puts:
-                await self._run(_api.put_schedule(name, body))
+                try:
+                    await self._run(_api.put_schedule(name, body))
+                except APIError as error:
+                    raise _schedules.naming(error, name) from error
             for name in todo.deletes:
                 await self._run(_api.delete_schedule(name))
         return todo.diff
