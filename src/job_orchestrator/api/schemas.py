@@ -170,6 +170,10 @@ class JobOut(BaseModel):
     last_error: Any
     heartbeat_details: Any
     cancel_requested: bool
+    schedule: str | None = Field(default=None, description="the schedule that enqueued it")
+    scheduled_for: datetime | None = Field(
+        default=None, description="the fire time it was enqueued for (null: a trigger)"
+    )
 
 
 class JobListOut(BaseModel):

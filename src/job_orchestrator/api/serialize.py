@@ -50,6 +50,8 @@ def job_dict(job: Job) -> dict[str, Any]:
         "last_error": job.last_error,
         "heartbeat_details": job.heartbeat_details,
         "cancel_requested": job.cancel_requested,
+        "schedule": job.schedule,
+        "scheduled_for": iso(job.scheduled_for),
     }
 
 

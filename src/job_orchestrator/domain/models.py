@@ -28,6 +28,9 @@ class NewJob:
     idempotency_key: str | None = None
     # The API key that created the job (producer-scoped keys only see their own jobs).
     owner: str | None = None
+    # The schedule that enqueued the job, and the fire time it was for (None: a trigger).
+    schedule: str | None = None
+    scheduled_for: datetime | None = None
 
 
 @value_object
@@ -56,6 +59,8 @@ class Job:
     cancel_requested: bool
     worker_id: str | None
     owner: str | None = None
+    schedule: str | None = None
+    scheduled_for: datetime | None = None
 
     @classmethod
     def enqueued(cls, new: NewJob, *, id: int, run_at: datetime, created_at: datetime) -> Job:
@@ -85,6 +90,8 @@ class Job:
             cancel_requested=False,
             worker_id=None,
             owner=new.owner,
+            schedule=new.schedule,
+            scheduled_for=new.scheduled_for,
         )
 
 

@@ -84,6 +84,9 @@ class Job:
     last_error: Any
     heartbeat_details: Any
     cancel_requested: bool
+    # v1.1: the schedule that enqueued the job and its fire time (None on older servers).
+    schedule: str | None = None
+    scheduled_for: datetime | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -109,6 +112,8 @@ class Job:
             last_error=data.get("last_error"),
             heartbeat_details=data.get("heartbeat_details"),
             cancel_requested=bool(data.get("cancel_requested", False)),
+            schedule=data.get("schedule"),
+            scheduled_for=parse_time(data.get("scheduled_for")),
         )
 
 

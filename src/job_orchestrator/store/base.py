@@ -30,6 +30,7 @@ from job_orchestrator.domain.models import (
     ReapResult,
     WorkerInfo,
 )
+from job_orchestrator.domain.schedules import Schedule, ScheduleDefinition, SchedulerStep
 
 QueueReadyCallback = Callable[[str], None]
 
@@ -206,3 +207,35 @@ class Store(ABC):
     @abstractmethod
     async def start_listening(self, on_queue_ready: QueueReadyCallback) -> None:
         """Call ``on_queue_ready(queue)`` soon after jobs become ready in ``queue``."""
+
+    # ---- schedules --------------------------------------------------------------------------
+    @abstractmethod
+    async def put_schedule(
+        self, definition: ScheduleDefinition, *, now: datetime | None = None
+    ) -> tuple[Schedule, bool]:
+        """Create or replace a schedule whole; (the schedule, True when it was created)."""
+
+    @abstractmethod
+    async def get_schedule(self, name: str) -> Schedule:
+        """The schedule, or ScheduleNotFound."""
+
+    @abstractmethod
+    async def list_schedules(self, *, limit: int, after: str | None = None) -> list[Schedule]:
+        """By name; ``after``: the last name of the previous page."""
+
+    @abstractmethod
+    async def delete_schedule(self, name: str) -> None:
+        """ScheduleNotFound if there is none; the jobs it enqueued stay."""
+
+    @abstractmethod
+    async def set_schedule_paused(
+        self, name: str, paused: bool, *, now: datetime | None = None
+    ) -> Schedule:
+        """Pause (next_fire_at null) or resume (from the next fire time after now)."""
+
+    @abstractmethod
+    async def run_due_schedules(
+        self, *, batch_size: int, now: datetime | None = None
+    ) -> SchedulerStep:
+        """Process up to ``batch_size`` due schedules in one transaction: enqueue the job of
+        each fire time (key ``schedule:{name}:{T}``) and advance the schedule."""

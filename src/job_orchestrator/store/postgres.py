@@ -255,6 +255,8 @@ class PostgresStore(SqlStore):
             "col_retry_jitter": [job.retry.jitter for job in jobs],
             "col_idempotency_key": [job.idempotency_key for job in jobs],
             "col_owner": [job.owner for job in jobs],
+            "col_schedule": [job.schedule for job in jobs],
+            "col_scheduled_for": [self._t(job.scheduled_for) for job in jobs],
             "now": self._t(now),
             "channel": NOTIFY_CHANNEL,
         }
@@ -268,6 +270,29 @@ class PostgresStore(SqlStore):
         ]
         self._note_announced({job.queue for job in created})
         return created
+
+    async def _insert_schedule_keys(
+        self, conn: AsyncConnection, rows: list[tuple[str, int, str]], now: datetime
+    ) -> int:
+        params = {
+            "keys": [key for key, _, _ in rows],
+            "job_ids": [job_id for _, job_id, _ in rows],
+            "fingerprints": [fp for _, _, fp in rows],
+            "now": now,
+        }
+        return len(list(await conn.execute(self._q.schedules.insert_keys, params)))
+
+    async def _advance_schedules(
+        self,
+        conn: AsyncConnection,
+        rows: list[tuple[str, datetime | None, datetime, datetime | None, int | None]],
+    ) -> int:
+        if not rows:
+            return 0
+        names, old, new, fired, jobs = (list(column) for column in zip(*rows, strict=True))
+        params = {"names": names, "old_next": old, "new_next": new, "last_fire": fired,
+                  "last_job": jobs}  # fmt: skip
+        return len(list(await conn.execute(self._q.schedules.advance, params)))
 
     async def _announce(self, conn: AsyncConnection, queues: Iterable[str]) -> None:
         # Delivered by PostgreSQL at commit to the other server processes; this one wakes its

@@ -46,7 +46,7 @@ def job_of(row: Sequence[Any], result: Any = RESULT_COLUMN) -> Job:
         created_at, updated_at, finished_at, lease_expires_at, deadline, timeout_seconds,
         lease_seconds, retry_initial, retry_multiplier, retry_max, retry_jitter,
         idempotency_key, last_error, heartbeat_details, cancel_requested, worker_id, owner,
-        *rest,
+        schedule, scheduled_for, *rest,
     ) = row  # fmt: skip
     t = SqlDialect.decode_time
     return Job(
@@ -74,6 +74,8 @@ def job_of(row: Sequence[Any], result: Any = RESULT_COLUMN) -> Job:
         cancel_requested=bool(cancel_requested),
         worker_id=worker_id,
         owner=owner,
+        schedule=schedule,
+        scheduled_for=t(scheduled_for),
     )
 
 

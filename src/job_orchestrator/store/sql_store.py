@@ -47,6 +47,18 @@ from job_orchestrator.domain.models import (
     WorkerInfo,
 )
 from job_orchestrator.domain.retry import RetryPolicy, decide_after_failure, expiry_outcome
+from job_orchestrator.domain.schedules import (
+    Overlap,
+    Schedule,
+    ScheduleDefinition,
+    ScheduleNotFound,
+    SchedulerStep,
+    ScheduleSpec,
+    decide,
+    first_next_fire_at,
+    new_job,
+    replaced_next_fire_at,
+)
 from job_orchestrator.domain.states import AttemptOutcome, JobState
 from job_orchestrator.store.base import QueueReadyCallback, Store
 from job_orchestrator.store.dialect import SqlDialect
@@ -694,3 +706,209 @@ class SqlStore(Store):
             return int(
                 (await conn.execute(self._q.keys_workers.count_active_api_keys)).scalar_one()
             )
+
+    # ---- schedules --------------------------------------------------------------------------
+    def _schedule_of(self, row: Sequence[Any]) -> Schedule:
+        """A row of SCHEDULE_COLUMNS (positional: the step reads hundreds per batch)."""
+        (
+            name, cron, every_seconds, timezone, job, overlap, catchup, paused, next_fire_at,
+            last_fire_at, last_job_id, created_at, updated_at, *_rest,
+        ) = row  # fmt: skip
+        t = self._d.decode_time
+        return Schedule(
+            name=name,
+            spec=ScheduleSpec(cron=cron, every_seconds=every_seconds, timezone=timezone),
+            job=decode_json(job),
+            overlap=Overlap(overlap),
+            catchup_window_seconds=catchup,
+            paused=bool(paused),
+            next_fire_at=t(next_fire_at),
+            last_fire_at=t(last_fire_at),
+            last_job_id=last_job_id,
+            created_at=t(created_at),  # type: ignore[arg-type]
+            updated_at=t(updated_at),  # type: ignore[arg-type]
+        )
+
+    async def _clock(self, conn: AsyncConnection, now: datetime | None) -> datetime:
+        """One instant for a whole transaction: the decisions are made in Python on it."""
+        if now is not None:
+            return now
+        value = (await conn.execute(self._q.maintenance.db_now, {"now": None})).scalar_one()
+        clock = self._d.decode_time(value)
+        assert clock is not None
+        return clock
+
+    async def put_schedule(
+        self, definition: ScheduleDefinition, *, now: datetime | None = None
+    ) -> tuple[Schedule, bool]:
+        q = self._q.schedules
+        async with self._write() as conn:
+            clock = await self._clock(conn, now)
+            row = (await conn.execute(q.get_for_update, {"name": definition.name})).first()
+            old = None if row is None else self._schedule_of(row)
+            spec, paused = definition.spec, definition.paused
+            next_fire_at = (
+                first_next_fire_at(spec, clock, paused=paused)
+                if old is None
+                else replaced_next_fire_at(old, spec, clock, paused=paused)
+            )
+            params = {
+                "name": definition.name,
+                "cron": spec.cron,
+                "every_seconds": spec.every_seconds,
+                "timezone": spec.timezone,
+                "job": encode_json(definition.job),
+                "overlap": definition.overlap.value,
+                "catchup_window_seconds": definition.catchup_window_seconds,
+                "paused": paused,
+                "next_fire_at": self._t(next_fire_at),
+                "now": self._t(clock),
+            }
+            stored = (await conn.execute(q.upsert, params)).one()
+        return self._schedule_of(stored), old is None
+
+    async def get_schedule(self, name: str) -> Schedule:
+        async with self._read() as conn:
+            row = (await conn.execute(self._q.schedules.get, {"name": name})).first()
+        if row is None:
+            raise schedule_not_found(name)
+        return self._schedule_of(row)
+
+    async def list_schedules(self, *, limit: int, after: str | None = None) -> list[Schedule]:
+        q = self._q.schedules
+        statement, params = (
+            (q.list_first, {"limit": limit})
+            if after is None
+            else (q.list_after, {"limit": limit, "after": after})
+        )
+        async with self._read() as conn:
+            return [self._schedule_of(r) for r in await conn.execute(statement, params)]
+
+    async def delete_schedule(self, name: str) -> None:
+        async with self._write() as conn:
+            row = (await conn.execute(self._q.schedules.delete, {"name": name})).first()
+        if row is None:
+            raise schedule_not_found(name)
+
+    async def set_schedule_paused(
+        self, name: str, paused: bool, *, now: datetime | None = None
+    ) -> Schedule:
+        q = self._q.schedules
+        async with self._write() as conn:
+            clock = await self._clock(conn, now)
+            row = (await conn.execute(q.get_for_update, {"name": name})).first()
+            if row is None:
+                raise schedule_not_found(name)
+            current = self._schedule_of(row)
+            if current.paused == paused:
+                return current  # pausing a paused schedule changes nothing
+            params = {
+                "name": name,
+                "paused": paused,
+                "was_paused": current.paused,
+                "next_fire_at": self._t(first_next_fire_at(current.spec, clock, paused=paused)),
+                "now": self._t(clock),
+            }
+            return self._schedule_of((await conn.execute(q.set_paused, params)).one())
+
+    async def run_due_schedules(
+        self, *, batch_size: int, now: datetime | None = None
+    ) -> SchedulerStep:
+        for _ in range(_IDEMPOTENT_ENQUEUE_TRIES):
+            try:
+                async with self._write() as conn:
+                    return await self._run_due_schedules_in(conn, batch_size, now)
+            except _KeyRace:
+                continue
+        raise StoreUnavailable("concurrent scheduler steps kept racing; retry")
+
+    async def _run_due_schedules_in(
+        self, conn: AsyncConnection, batch_size: int, now: datetime | None
+    ) -> SchedulerStep:
+        q = self._q.schedules
+        clock = await self._clock(conn, now)
+        rows = list(await conn.execute(q.due, {"now": self._t(clock), "limit": batch_size}))
+        skipped = 0
+        fires: list[tuple[Schedule, datetime, NewJob]] = []
+        advances: list[tuple[Schedule, datetime]] = []
+        for row in rows:
+            schedule = self._schedule_of(row)
+            assert schedule.next_fire_at is not None
+            decision = decide(
+                schedule.spec,
+                next_fire_at=schedule.next_fire_at,
+                now=clock,
+                catchup_window_seconds=schedule.catchup_window_seconds,
+                overlap=schedule.overlap,
+                last_job_active=bool(row.last_job_active),
+            )
+            skipped += decision.skipped
+            advances.append((schedule, decision.next_fire_at))
+            fires.extend(
+                (schedule, t, new_job(schedule, scheduled_for=t)) for t in decision.fire_times
+            )
+        job_of_key = await self._enqueue_fires(conn, [job for _, _, job in fires], clock)
+        latest: dict[str, tuple[datetime, int]] = {}
+        for schedule, t, job in fires:
+            assert job.idempotency_key is not None
+            latest[schedule.name] = (t, job_of_key[job.idempotency_key][0])
+        advanced = await self._advance_schedules(
+            conn,
+            [
+                (s.name, s.next_fire_at, next_at, *latest.get(s.name, (None, None)))
+                for s, next_at in advances
+            ],
+        )
+        if advanced != len(advances):  # cannot happen while the rows are locked: stay loud
+            raise _KeyRace("a due schedule changed under the step")
+        earliest = (await conn.execute(q.earliest_next_fire_at)).scalar()
+        created = [job_id for job_id, was_created in job_of_key.values() if was_created]
+        return SchedulerStep(
+            enqueued=len(created),
+            skipped=skipped,
+            schedules=len(rows),
+            now=clock,
+            earliest_next_fire_at=self._d.decode_time(earliest),
+            job_ids=tuple(sorted(created)),
+        )
+
+    async def _enqueue_fires(
+        self, conn: AsyncConnection, jobs: list[NewJob], clock: datetime
+    ) -> dict[str, tuple[int, bool]]:
+        """Enqueue the fire times' jobs in one INSERT; key -> (job id, created). A key already
+        stored (the fire time was enqueued before) keeps its job: no second one."""
+        if not jobs:
+            return {}
+        keys = [job.idempotency_key for job in jobs if job.idempotency_key]
+        found = await conn.execute(self._q.schedules.find_keys, {"keys": keys})
+        job_of_key = {r.key: (r.job_id, False) for r in found}
+        fresh = [job for job in jobs if job.idempotency_key not in job_of_key]
+        if fresh:
+            inserted = await self._insert_jobs(conn, fresh, clock)
+            rows = [
+                (job.idempotency_key or "", stored.id, fingerprint(job))
+                for job, stored in zip(fresh, inserted, strict=True)
+            ]
+            if await self._insert_schedule_keys(conn, rows, clock) != len(rows):
+                raise _KeyRace("another step stored a fire time's key first")
+            job_of_key.update({key: (job_id, True) for key, job_id, _ in rows})
+        return job_of_key
+
+    @abstractmethod
+    async def _insert_schedule_keys(
+        self, conn: AsyncConnection, rows: list[tuple[str, int, str]], now: datetime
+    ) -> int:
+        """Store (key, job id, fingerprint) rows in one statement; how many were new."""
+
+    @abstractmethod
+    async def _advance_schedules(
+        self,
+        conn: AsyncConnection,
+        rows: list[tuple[str, datetime | None, datetime, datetime | None, int | None]],
+    ) -> int:
+        """(name, old next_fire_at, new next_fire_at, last fire time, last job id) in one
+        compare-and-set statement; how many schedules advanced."""
+
+
+def schedule_not_found(name: str) -> ScheduleNotFound:
+    return ScheduleNotFound(f"schedule {name[:255]!r} does not exist")

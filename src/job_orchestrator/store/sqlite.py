@@ -116,6 +116,8 @@ class SqliteStore(SqlStore):
             "retry_jitter": job.retry.jitter,
             "idempotency_key": job.idempotency_key,
             "owner": job.owner,
+            "schedule": job.schedule,
+            "scheduled_for": self._d.encode_time_json(job.scheduled_for),
         }
 
     async def _heartbeat_guarded(
@@ -207,3 +209,25 @@ class SqliteStore(SqlStore):
             {"ids": orjson.dumps([s["id"] for s in stored]).decode(), "now": self._t(now)},
         )
         return done
+
+    async def _insert_schedule_keys(
+        self, conn: AsyncConnection, rows: list[tuple[str, int, str]], now: datetime
+    ) -> int:
+        items = [{"key": k, "job_id": j, "fingerprint": f} for k, j, f in rows]
+        params = {"rows": orjson.dumps(items).decode(), "now": self._t(now)}
+        return len(list(await conn.execute(self._q.schedules.insert_keys, params)))
+
+    async def _advance_schedules(
+        self,
+        conn: AsyncConnection,
+        rows: list[tuple[str, datetime | None, datetime, datetime | None, int | None]],
+    ) -> int:
+        if not rows:
+            return 0
+        t = self._t
+        items = [
+            {"name": n, "old_next": t(o), "new_next": t(x), "last_fire": t(f), "last_job": j}
+            for n, o, x, f, j in rows
+        ]
+        params = {"rows": orjson.dumps(items).decode()}
+        return len(list(await conn.execute(self._q.schedules.advance, params)))

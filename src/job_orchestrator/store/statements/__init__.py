@@ -13,6 +13,7 @@ from job_orchestrator.store.statements.jobs import JobStatements
 from job_orchestrator.store.statements.keys_workers import KeyWorkerStatements
 from job_orchestrator.store.statements.leasing import LeasingStatements
 from job_orchestrator.store.statements.maintenance import MaintenanceStatements
+from job_orchestrator.store.statements.schedules import ScheduleStatements
 from job_orchestrator.store.statements.worker_calls import WorkerCallStatements
 
 
@@ -26,3 +27,4 @@ class Queries:
         self.worker_calls = WorkerCallStatements(d)
         self.maintenance = MaintenanceStatements(d)
         self.keys_workers = KeyWorkerStatements(d)
+        self.schedules = ScheduleStatements(d)

@@ -11,7 +11,8 @@ JOB_COLUMNS = (
     "id, queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
     "updated_at, finished_at, lease_expires_at, deadline, timeout_seconds, lease_seconds, "
     "retry_initial_seconds, retry_multiplier, retry_max_seconds, retry_jitter, idempotency_key, "
-    "last_error, heartbeat_details, cancel_requested, worker_id, owner"
+    "last_error, heartbeat_details, cancel_requested, worker_id, owner, "
+    "schedule, scheduled_for"
 )
 # What PostgreSQL's enqueue reads back (the queue for its NOTIFY): the rest of a new job is
 # what the request said.
@@ -26,7 +27,8 @@ LEASE_TOKEN_HASH = [c.strip() for c in LEASE_COLUMNS.split(",")].index("lease_to
 INSERT_JOB_COLUMNS = (
     "queue, type, payload, state, priority, attempts, max_attempts, run_at, created_at, "
     "updated_at, lease_seconds, timeout_seconds, retry_initial_seconds, retry_multiplier, "
-    "retry_max_seconds, retry_jitter, idempotency_key, cancel_requested, owner"
+    "retry_max_seconds, retry_jitter, idempotency_key, cancel_requested, owner, "
+    "schedule, scheduled_for"
 )
 # The fields of one row of a batch enqueue, as the JSON rows parameter carries them.
 ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
@@ -45,6 +47,8 @@ ENQUEUE_ROW_FIELDS: tuple[tuple[str, str], ...] = (
     ("retry_jitter", "boolean"),
     ("idempotency_key", "text"),
     ("owner", "text"),
+    ("schedule", "text"),
+    ("scheduled_for", "timestamptz"),
     ("ord", "integer"),  # the row's position in the request: ids are assigned in this order
 )
 

@@ -145,6 +145,8 @@ class JobStatements:
                 field["idempotency_key"],
                 "FALSE",
                 field["owner"],
+                field["schedule"],
+                field["scheduled_for"],
             ]
         )
         return (
