@@ -73,3 +73,28 @@ def test_a_changed_job_body_is_an_update_and_nulls_equal_omissions() -> None:
 def test_a_name_given_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="given twice: a"):
         plan([wanted("a"), wanted("a")], [], prune=False)
+
+
+def test_a_job_the_server_stored_with_every_default_equals_the_short_form() -> None:
+    full = {
+        "type": "report",
+        "payload": None,
+        "queue": "default",
+        "priority": 0,
+        "max_attempts": 5,
+        "retry": {"initial_seconds": 1, "multiplier": 2, "max_seconds": 300, "jitter": True},
+        "lease_seconds": 30,
+        "timeout_seconds": None,
+        "some_later_field": None,
+    }
+    assert plan(
+        [wanted("c", job={"type": "report"})], [stored("c", job=full)], prune=False
+    ).diff.unchanged
+    changed = {**full, "priority": 5}
+    assert plan(
+        [wanted("c", job={"type": "report"})], [stored("c", job=changed)], prune=False
+    ).diff.updated
+    partial_retry = {"type": "report", "retry": {"initial_seconds": 1.0}}
+    assert plan(
+        [wanted("c", job=partial_retry)], [stored("c", job=full)], prune=False
+    ).diff.unchanged

@@ -23,18 +23,50 @@ class SchedulePlan:
     diff: ScheduleDiff = field(default_factory=ScheduleDiff)
 
 
-def _comparable(value: Any) -> Any:
-    """A JSON value with null members dropped: an omitted option and an explicit null are the
-    same request."""
-    if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    return value
+# The enqueue defaults of the contract (api-v1.md, api-v1.1.md): a server may store a
+# schedule's job with every field filled in, so a file that leaves a field out must compare
+# equal to the default the server filled in.
+JOB_DEFAULTS: dict[str, Any] = {
+    "payload": None,
+    "queue": "default",
+    "priority": 0,
+    "max_attempts": 5,
+    "retry": {"initial_seconds": 1.0, "multiplier": 2.0, "max_seconds": 300.0, "jitter": True},
+    "lease_seconds": 30.0,
+    "timeout_seconds": None,
+    "concurrency_key": None,
+    "concurrency_limit": None,
+    "depends_on": [],
+    "on_dependency_failure": "cancel",
+}
+EMPTY: tuple[Any, ...] = (None, [], {})
+
+
+def _with_defaults(value: Any, defaults: Any) -> Any:
+    if not (isinstance(value, dict) and isinstance(defaults, dict)):
+        return value
+    filled = {k: _with_defaults(value.get(k, d), d) for k, d in defaults.items()}
+    return {**value, **filled}
+
+
+def _same(wanted: Any, stored: Any) -> bool:
+    """Equal, where a member the server has and the file does not counts only if it holds
+    something (a field added to the server later, left empty, is no difference)."""
+    if isinstance(wanted, dict) and isinstance(stored, dict):
+        return all(
+            _same(wanted.get(k), stored.get(k)) if k in wanted else stored[k] in EMPTY
+            for k in {*wanted, *stored}
+        )
+    return bool(wanted == stored)
 
 
 def same(wanted: dict[str, Any], stored: dict[str, Any]) -> bool:
-    return bool(_comparable(wanted) == _comparable(stored))
+    job_wanted = _with_defaults(wanted.get("job") or {}, JOB_DEFAULTS)
+    job_stored = _with_defaults(stored.get("job") or {}, JOB_DEFAULTS)
+    rest = {k: v for k, v in wanted.items() if k != "job"}
+    return _same(job_wanted, job_stored) and _same(
+        rest, {k: v for k, v in stored.items() if k != "job"}
+    )
 
 
 def plan(specs: Sequence[ScheduleSpec], stored: Iterable[Schedule], *, prune: bool) -> SchedulePlan:
