@@ -18,13 +18,14 @@ from job_orchestrator.api.edge import EdgeMiddleware
 from job_orchestrator.api.errors import install_error_handlers
 from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
-from job_orchestrator.api.routes import jobs, ops, workers
+from job_orchestrator.api.routes import jobs, ops, schedules, workers
 from job_orchestrator.domain.errors import StoreUnavailable
 from job_orchestrator.services.dashboard import DashboardService
 from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
 from job_orchestrator.services.keys import KeyService
 from job_orchestrator.services.reaper import Reaper
+from job_orchestrator.services.schedules import Scheduler, ScheduleService
 from job_orchestrator.settings import Settings
 from job_orchestrator.store import Store, open_store
 from job_orchestrator.store.dashboard import DashboardReader
@@ -71,11 +72,23 @@ def create_app(
         app.state.authenticator = await make_authenticator(settings, KeyService(the_store))
         app.state.rate_limiter = make_rate_limiter(settings)
         reaper_task = asyncio.create_task(reaper.run(), name="reaper") if run_reaper else None
+        scheduler = Scheduler(the_store, leader_ttl=settings.leader_ttl, metrics=service.metrics)
+        app.state.scheduler = scheduler
+        app.state.schedules = ScheduleService(the_store, service, scheduler)
+        # Maintenance, like the reaper: tests run it by hand with a moved clock.
+        scheduler_task = (
+            asyncio.create_task(scheduler.run(), name="scheduler") if run_reaper else None
+        )
         try:
             yield
         finally:
             service.hub.close()
             await service.close()
+            if scheduler_task is not None:
+                await scheduler.stop()
+                scheduler_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler_task
             if reaper_task is not None:
                 await reaper.stop()
                 reaper_task.cancel()
@@ -97,13 +110,14 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["authorization", "content-type"],
         )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(jobs.router)
     app.include_router(workers.router)
     app.include_router(ops.router)
+    app.include_router(schedules.router)
     app.include_router(ui.router)
     return app
 

@@ -12,6 +12,7 @@ from job_orchestrator.domain.errors import JobNotFound
 from job_orchestrator.services.dashboard import DashboardService
 from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
+from job_orchestrator.services.schedules import ScheduleService
 from job_orchestrator.settings import Settings
 
 MAX_ID = 2**63 - 1
@@ -38,6 +39,11 @@ def dashboard(request: Request) -> DashboardService:
 
 def health(request: Request) -> HealthService:
     value: HealthService = request.app.state.health
+    return value
+
+
+def schedules(request: Request) -> ScheduleService:
+    value: ScheduleService = request.app.state.schedules
     return value
 
 

@@ -22,6 +22,7 @@ from job_orchestrator.domain.errors import (
     LeaseLost,
     StoreUnavailable,
 )
+from job_orchestrator.domain.schedules import InvalidSchedule, ScheduleNotFound
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ STATUS_BY_ERROR[InvalidInput] = 422
 STATUS_BY_ERROR[Unauthorized] = 401
 STATUS_BY_ERROR[Forbidden] = 403
 STATUS_BY_ERROR[RateLimited] = 429
+STATUS_BY_ERROR[ScheduleNotFound] = 404
+STATUS_BY_ERROR[InvalidSchedule] = 422
 
 
 def status_of(error: DomainError) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -353,3 +353,112 @@ class ReleaseBatchOut(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# ---- schedules (v1.1) -----------------------------------------------------------------------
+MAX_EVERY_SECONDS = 2**31 - 1  # a bound the database and datetime arithmetic hold (~68 years)
+
+
+class ScheduleJobModel(Strict):
+    """The enqueue body of POST /v1/jobs without run_at, delay_seconds and idempotency_key."""
+
+    type: Name
+    payload: Any = None
+    queue: Name = "default"
+    priority: int = Field(default=0, ge=0, le=9, description="0 runs first")
+    max_attempts: int = Field(default=5, ge=1, le=1000)
+    retry: RetryPolicyModel = Field(default_factory=RetryPolicyModel)
+    lease_seconds: float = Field(default=30.0, ge=0.1, le=MAX_SECONDS, allow_inf_nan=False)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+
+
+def _valid_cron(value: str | None) -> str | None:
+    from job_orchestrator.domain.schedules import InvalidSchedule, ScheduleSpec
+
+    if value is not None:
+        try:
+            ScheduleSpec(cron=value, every_seconds=None)
+        except InvalidSchedule as error:
+            raise ValueError(error.message.removeprefix("cron: ")) from error
+    return value
+
+
+def _valid_timezone(value: str) -> str:
+    from job_orchestrator.domain.schedules import InvalidSchedule, zone
+
+    try:
+        zone(value)
+    except InvalidSchedule as error:
+        raise ValueError(error.message.removeprefix("timezone: ")) from error
+    return value
+
+
+class SchedulePutRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["cron"], "not": {"required": ["every_seconds"]}},
+                {"required": ["every_seconds"], "not": {"required": ["cron"]}},
+            ]
+        },
+    )
+
+    cron: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=255,
+            description="5 fields (minute hour day-of-month month day-of-week) or @hourly, "
+            "@daily, @weekly, @monthly, @yearly",
+        ),
+        AfterValidator(_valid_cron),
+    ] = None
+    every_seconds: int | None = Field(default=None, ge=1, le=MAX_EVERY_SECONDS)
+    timezone: Annotated[
+        str, Field(min_length=1, max_length=255), AfterValidator(_valid_timezone)
+    ] = "UTC"
+    job: ScheduleJobModel
+    overlap: Literal["skip", "allow"] = "skip"
+    catchup_window_seconds: int = Field(default=60, ge=0, le=31_536_000)
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def _one_spec(self) -> SchedulePutRequest:
+        if (self.cron is None) == (self.every_seconds is None):
+            raise ValueError("cron, every_seconds: give exactly one of cron and every_seconds")
+        return self
+
+
+class ScheduleJobOut(BaseModel):
+    type: str
+    payload: Any
+    queue: str
+    priority: int
+    max_attempts: int
+    retry: RetryPolicyOut
+    lease_seconds: float
+    timeout_seconds: float | None
+
+
+class ScheduleOut(BaseModel):
+    name: str
+    cron: str | None
+    every_seconds: int | None
+    timezone: str
+    job: ScheduleJobOut
+    overlap: Literal["skip", "allow"]
+    catchup_window_seconds: int
+    paused: bool
+    next_fire_at: datetime | None = Field(description="the next fire time (null while paused)")
+    last_fire_at: datetime | None
+    last_job_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleListOut(BaseModel):
+    schedules: list[ScheduleOut]
+    next_cursor: str | None
