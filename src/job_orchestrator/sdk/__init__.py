@@ -45,6 +45,10 @@ from job_orchestrator.sdk.models import (
     JobState,
     Lease,
     RetryPolicy,
+    Schedule,
+    ScheduleDiff,
+    SchedulePage,
+    ScheduleSpec,
     WorkerStatus,
 )
 from job_orchestrator.sdk.tasks import Task, TaskOptions, task
@@ -81,6 +85,10 @@ __all__ = [
     "RateLimited",
     "RetryAfter",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleDiff",
+    "SchedulePage",
+    "ScheduleSpec",
     "Task",
     "TaskOptions",
     "Unauthorized",

@@ -11,7 +11,16 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from job_orchestrator.sdk._http import NO_BODY
-from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease, WorkerStatus
+from job_orchestrator.sdk.models import (
+    Attempt,
+    Job,
+    JobPage,
+    JobSpec,
+    Lease,
+    Schedule,
+    SchedulePage,
+    WorkerStatus,
+)
 
 T = TypeVar("T")
 
@@ -205,3 +214,38 @@ def workers(
 
     params = {"queue": queue, "type": type, "seen_within_seconds": seen_within_seconds}
     return Call("GET", "/v1/workers", parse, params=params)
+
+
+# ---- schedules ---------------------------------------------------------------------------------
+def _schedule_path(name: str, suffix: str = "") -> str:
+    return f"/v1/schedules/{quote(name, safe='')}{suffix}"
+
+
+def put_schedule(name: str, body: dict[str, Any]) -> Call[Schedule]:
+    return Call("PUT", _schedule_path(name), Schedule.from_dict, body=body)
+
+
+def get_schedule(name: str) -> Call[Schedule]:
+    return Call("GET", _schedule_path(name), Schedule.from_dict)
+
+
+def list_schedules(*, limit: int | None = None, cursor: str | None = None) -> Call[SchedulePage]:
+    return Call(
+        "GET", "/v1/schedules", SchedulePage.from_dict, params={"limit": limit, "cursor": cursor}
+    )
+
+
+def delete_schedule(name: str) -> Call[None]:
+    return Call("DELETE", _schedule_path(name), lambda data: None)
+
+
+def pause_schedule(name: str) -> Call[Schedule]:
+    return Call("POST", _schedule_path(name, "/pause"), Schedule.from_dict)
+
+
+def resume_schedule(name: str) -> Call[Schedule]:
+    return Call("POST", _schedule_path(name, "/resume"), Schedule.from_dict)
+
+
+def trigger_schedule(name: str) -> Call[Job]:
+    return Call("POST", _schedule_path(name, "/trigger"), Job.from_dict)

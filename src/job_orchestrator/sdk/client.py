@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
-from job_orchestrator.sdk import _api
+from job_orchestrator.sdk import _api, _schedules
 from job_orchestrator.sdk._api import Call
 from job_orchestrator.sdk._http import DEFAULT_TIMEOUT, AsyncTransport, SyncTransport
-from job_orchestrator.sdk.errors import JobCancelled, JobFailed, WaitTimeout
+from job_orchestrator.sdk.errors import APIError, JobCancelled, JobFailed, WaitTimeout
 from job_orchestrator.sdk.models import (
     Attempt,
     EnqueueOptions,
@@ -25,6 +25,9 @@ from job_orchestrator.sdk.models import (
     JobSpec,
     JobState,
     RetryPolicy,
+    Schedule,
+    ScheduleDiff,
+    ScheduleSpec,
     WorkerStatus,
 )
 
@@ -243,6 +246,55 @@ class Client:
         call = _api.workers(queue=queue, type=type, seen_within_seconds=seen_within_seconds)
         return self._run(call)
 
+    # ---- schedules -----------------------------------------------------------------------------
+    def put_schedule(self, spec: ScheduleSpec) -> Schedule:
+        """Create or replace a schedule (the whole schedule: omitted fields take defaults)."""
+        return self._run(_api.put_schedule(spec.name, spec.to_dict()))
+
+    def get_schedule(self, name: str) -> Schedule:
+        return self._run(_api.get_schedule(name))
+
+    def list_schedules(self, *, page_size: int = _schedules.PAGE_SIZE) -> Iterator[Schedule]:
+        """Every schedule, by name, following the cursor page by page."""
+        cursor: str | None = None
+        while True:
+            page = self._run(_api.list_schedules(limit=page_size, cursor=cursor))
+            yield from page.schedules
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete it; the jobs it already enqueued are untouched."""
+        self._run(_api.delete_schedule(name))
+
+    def pause_schedule(self, name: str) -> Schedule:
+        return self._run(_api.pause_schedule(name))
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """Resume from the next fire time (the paused time is not caught up)."""
+        return self._run(_api.resume_schedule(name))
+
+    def trigger_schedule(self, name: str) -> Job:
+        """Enqueue the schedule's job now, outside its fire times."""
+        return self._run(_api.trigger_schedule(name))
+
+    def apply_schedules(
+        self, specs: Iterable[ScheduleSpec], *, prune: bool = False, dry_run: bool = False
+    ) -> ScheduleDiff:
+        """Create and update schedules to match ``specs``; ``prune`` deletes the others;
+        ``dry_run`` only computes the difference."""
+        todo = _schedules.plan(list(specs), self.list_schedules(), prune=prune)
+        if not dry_run:
+            for name, body in todo.puts:
+                try:
+                    self._run(_api.put_schedule(name, body))
+                except APIError as error:
+                    raise _schedules.naming(error, name) from error
+            for name in todo.deletes:
+                self._run(_api.delete_schedule(name))
+        return todo.diff
+
     def close(self) -> None:
         self._http.close()
 
@@ -372,6 +424,55 @@ class AsyncClient:
         """See ``Client.workers``."""
         call = _api.workers(queue=queue, type=type, seen_within_seconds=seen_within_seconds)
         return await self._run(call)
+
+    # ---- schedules -----------------------------------------------------------------------------
+    async def put_schedule(self, spec: ScheduleSpec) -> Schedule:
+        """See ``Client.put_schedule``."""
+        return await self._run(_api.put_schedule(spec.name, spec.to_dict()))
+
+    async def get_schedule(self, name: str) -> Schedule:
+        return await self._run(_api.get_schedule(name))
+
+    async def list_schedules(
+        self, *, page_size: int = _schedules.PAGE_SIZE
+    ) -> AsyncIterator[Schedule]:
+        """Every schedule, by name, following the cursor page by page."""
+        cursor: str | None = None
+        while True:
+            page = await self._run(_api.list_schedules(limit=page_size, cursor=cursor))
+            for schedule in page.schedules:
+                yield schedule
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._run(_api.delete_schedule(name))
+
+    async def pause_schedule(self, name: str) -> Schedule:
+        return await self._run(_api.pause_schedule(name))
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        return await self._run(_api.resume_schedule(name))
+
+    async def trigger_schedule(self, name: str) -> Job:
+        return await self._run(_api.trigger_schedule(name))
+
+    async def apply_schedules(
+        self, specs: Iterable[ScheduleSpec], *, prune: bool = False, dry_run: bool = False
+    ) -> ScheduleDiff:
+        """See ``Client.apply_schedules``."""
+        stored = [s async for s in self.list_schedules()]
+        todo = _schedules.plan(list(specs), stored, prune=prune)
+        if not dry_run:
+            for name, body in todo.puts:
+                try:
+                    await self._run(_api.put_schedule(name, body))
+                except APIError as error:
+                    raise _schedules.naming(error, name) from error
+            for name in todo.deletes:
+                await self._run(_api.delete_schedule(name))
+        return todo.diff
 
     async def close(self) -> None:
         await self._http.close()

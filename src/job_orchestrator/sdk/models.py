@@ -253,3 +253,116 @@ class WorkerStatus:
             leases_held=int(data.get("leases_held", 0)),
             polling=bool(data.get("polling", True)),
         )
+
+
+# ---- schedules (api-v1.1.md, "Schedules") ------------------------------------------------------
+def _job_body(job: JobSpec | dict[str, Any]) -> dict[str, Any]:
+    return job.to_dict() if isinstance(job, JobSpec) else dict(job)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """What a schedule should be: the body of ``PUT /v1/schedules/{name}`` plus its name.
+
+    Exactly one of ``cron`` and ``every_seconds``. ``job`` is the enqueue body without
+    ``run_at``, ``delay_seconds`` and ``idempotency_key`` (a dict, or a ``JobSpec``).
+    ``paused`` None means "as it is" for ``apply_schedules`` (a new schedule starts unpaused),
+    so applying a file never resumes a schedule an operator paused unless the file says so.
+    """
+
+    name: str
+    job: JobSpec | dict[str, Any]
+    cron: str | None = None
+    every_seconds: int | None = None
+    timezone: str = "UTC"
+    overlap: str = "skip"
+    catchup_window_seconds: int = 60
+    paused: bool | None = None
+
+    def to_dict(self, *, paused: bool = False) -> dict[str, Any]:
+        """The PUT body; ``paused`` is used when the spec leaves it open."""
+        body: dict[str, Any] = {
+            "timezone": self.timezone,
+            "job": _job_body(self.job),
+            "overlap": self.overlap,
+            "catchup_window_seconds": self.catchup_window_seconds,
+            "paused": paused if self.paused is None else self.paused,
+        }
+        if self.cron is not None:
+            body["cron"] = self.cron
+        if self.every_seconds is not None:
+            body["every_seconds"] = self.every_seconds
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    name: str
+    cron: str | None
+    every_seconds: int | None
+    timezone: str
+    job: dict[str, Any]
+    overlap: str
+    catchup_window_seconds: int
+    paused: bool
+    next_fire_at: datetime | None  # None while paused
+    last_fire_at: datetime | None
+    last_job_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schedule:
+        every = data.get("every_seconds")
+        last_job = data.get("last_job_id")
+        return cls(
+            name=data["name"],
+            cron=data.get("cron"),
+            every_seconds=None if every is None else int(every),
+            timezone=data.get("timezone") or "UTC",
+            job=dict(data.get("job") or {}),
+            overlap=data.get("overlap") or "skip",
+            catchup_window_seconds=int(data.get("catchup_window_seconds", 60)),
+            paused=bool(data.get("paused", False)),
+            next_fire_at=parse_time(data.get("next_fire_at")),
+            last_fire_at=parse_time(data.get("last_fire_at")),
+            last_job_id=None if last_job is None else str(last_job),
+            created_at=_time(data["created_at"]),
+            updated_at=_time(data["updated_at"]),
+        )
+
+    def to_spec(self) -> ScheduleSpec:
+        return ScheduleSpec(
+            name=self.name,
+            job=self.job,
+            cron=self.cron,
+            every_seconds=self.every_seconds,
+            timezone=self.timezone,
+            overlap=self.overlap,
+            catchup_window_seconds=self.catchup_window_seconds,
+            paused=self.paused,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePage:
+    schedules: list[Schedule]
+    next_cursor: str | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SchedulePage:
+        return cls([Schedule.from_dict(s) for s in data["schedules"]], data.get("next_cursor"))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDiff:
+    """What ``apply_schedules`` changed (or, with ``dry_run``, would change): names, sorted."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)

@@ -220,7 +220,6 @@ class Store(ABC):
         """Seconds from now to the earliest ``run_at`` of a pending job of ``queues`` that is
         still in the future; None if there is none (the long polls' fallback timer)."""
 
-
     # ---- schedules --------------------------------------------------------------------------
     @abstractmethod
     async def put_schedule(

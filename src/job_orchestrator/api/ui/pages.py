@@ -414,3 +414,55 @@ async def workers(request: Request, _who: UiReader) -> Response:
         "now": await service.db_now(),
     }
     return render(request, "workers.html", context)
+
+
+# ---- schedules ------------------------------------------------------------------------------
+SCHEDULE_NOTICES = {
+    "paused": "The schedule is paused: it fires nothing until resumed.",
+    "resumed": "The schedule is active again, from its next fire time.",
+}
+
+
+@router.get("/schedules")
+async def schedules(request: Request, _who: UiReader) -> Response:
+    after = _text(request, "after")
+    rows = await deps.schedules(request).list(limit=PAGE_SIZE, after=after)
+    following = None
+    if len(rows) == PAGE_SIZE:
+        following = f"/ui/schedules?{urlencode({'after': rows[-1].name})}"
+    done, name = request.query_params.get("done", ""), _text(request, "name") or ""
+    notice = SCHEDULE_NOTICES.get(done)
+    if done == "triggered":
+        notice = f"Schedule {name} enqueued job {_text(request, 'job') or ''} now."
+    context = {
+        "title": "Schedules",
+        "schedules": rows,
+        "links": {"next": following, "first": "/ui/schedules" if after else None},
+        "notice": f"{name}: {notice}" if notice and done != "triggered" else notice,
+        "now": await deps.dashboard(request).db_now(),
+    }
+    return render(request, "schedules.html", context)
+
+
+@router.post("/schedules/{name}/pause")
+async def pause_schedule(name: str, request: Request, _who: UiAdmin) -> Response:
+    await deps.schedules(request).set_paused(name[:MAX_NAME], True)
+    return _back_to_schedules("paused", name)
+
+
+@router.post("/schedules/{name}/resume")
+async def resume_schedule(name: str, request: Request, _who: UiAdmin) -> Response:
+    await deps.schedules(request).set_paused(name[:MAX_NAME], False)
+    return _back_to_schedules("resumed", name)
+
+
+@router.post("/schedules/{name}/trigger")
+async def trigger_schedule(name: str, request: Request, _who: UiAdmin) -> Response:
+    job = await deps.schedules(request).trigger(name[:MAX_NAME])
+    deps.dashboard(request).forget_overview()
+    return _back_to_schedules("triggered", name, job=str(job.id))
+
+
+def _back_to_schedules(done: str, name: str, **extra: str) -> Response:
+    query = urlencode({"done": done, "name": name, **extra})
+    return RedirectResponse(f"/ui/schedules?{query}", status_code=303)

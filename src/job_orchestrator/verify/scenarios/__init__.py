@@ -26,6 +26,7 @@ from job_orchestrator.verify.scenarios import (
     retry_dlq,
     idempotency,
     execution_timeout,
+    schedules,
 )
 # isort: on
 
@@ -44,4 +45,5 @@ __all__ = [
     "no_double_claim",
     "retry_dlq",
     "scenario",
+    "schedules",
 ]

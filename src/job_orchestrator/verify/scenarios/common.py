@@ -29,6 +29,7 @@ class Sizes:
     chaos_jobs: int = 2000
     chaos_workers: int = 8
     chaos_duration: float = 150.0
+    schedule_seconds: float = 24.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -39,6 +40,7 @@ class Sizes:
             chaos_jobs=300,
             chaos_workers=4,
             chaos_duration=60.0,
+            schedule_seconds=12.0,
         )
 
 
