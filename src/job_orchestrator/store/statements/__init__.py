@@ -13,6 +13,10 @@ from job_orchestrator.store.statements.jobs import JobStatements
 from job_orchestrator.store.statements.keys_workers import KeyWorkerStatements
 from job_orchestrator.store.statements.leasing import LeasingStatements
 from job_orchestrator.store.statements.maintenance import MaintenanceStatements
+from job_orchestrator.store.statements.queues import QueueStatements
+from job_orchestrator.store.statements.readiness import ReadinessStatements
+from job_orchestrator.store.statements.retention import RetentionStatements
+from job_orchestrator.store.statements.snooze import SnoozeStatements
 from job_orchestrator.store.statements.worker_calls import WorkerCallStatements
 
 
@@ -26,3 +30,7 @@ class Queries:
         self.worker_calls = WorkerCallStatements(d)
         self.maintenance = MaintenanceStatements(d)
         self.keys_workers = KeyWorkerStatements(d)
+        self.readiness = ReadinessStatements(d)
+        self.queues = QueueStatements(d)
+        self.snooze = SnoozeStatements(d)
+        self.retention = RetentionStatements(d)

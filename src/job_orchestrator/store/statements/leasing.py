@@ -8,6 +8,7 @@ from sqlalchemy import TextClause, bindparam, text
 
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.statements.common import LEASE_COLUMNS
+from job_orchestrator.store.statements.readiness import ready
 
 
 class LeasingStatements:
@@ -21,7 +22,8 @@ class LeasingStatements:
     def claim(self, *, types: bool) -> TextClause:
         """Lease up to :limit ready jobs, pairing each with one of :token_hashes.
 
-        The candidates are chosen in priority, run_at, id order; on PostgreSQL SKIP LOCKED lets
+        The candidates are the ready jobs (``readiness.ready``: every rule of the one
+        definition) in priority, run_at, id order; on PostgreSQL SKIP LOCKED lets
         concurrent claimers take disjoint rows without waiting, on SQLite the caller holds the
         write lock (BEGIN IMMEDIATE). PostgreSQL also records the attempt rows in the same
         statement; SQLite cannot put DML in a CTE, so the store inserts them next.
@@ -32,7 +34,7 @@ class LeasingStatements:
         type_filter = "AND type IN :types " if types else ""
         candidates = (
             "SELECT id FROM jobs WHERE state = 'pending' AND queue IN :queues "
-            f"{type_filter}AND run_at <= {now} ORDER BY priority, run_at, id "
+            f"{type_filter}AND {ready(d)} ORDER BY priority, run_at, id "
             f"LIMIT :limit{d.skip_locked}"
         )
         picked = f"SELECT id, row_number() OVER () AS n FROM ({candidates}) AS candidates"
