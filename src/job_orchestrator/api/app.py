@@ -18,12 +18,14 @@ from job_orchestrator.api.edge import EdgeMiddleware
 from job_orchestrator.api.errors import install_error_handlers
 from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
-from job_orchestrator.api.routes import jobs, ops, workers
+from job_orchestrator.api.routes import jobs, ops, queues, workers
 from job_orchestrator.domain.errors import StoreUnavailable
+from job_orchestrator.services.cleaner import Cleaner
 from job_orchestrator.services.dashboard import DashboardService
 from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
 from job_orchestrator.services.keys import KeyService
+from job_orchestrator.services.queues import QueueService
 from job_orchestrator.services.reaper import Reaper
 from job_orchestrator.settings import Settings
 from job_orchestrator.store import Store, open_store
@@ -71,11 +73,27 @@ def create_app(
         app.state.authenticator = await make_authenticator(settings, KeyService(the_store))
         app.state.rate_limiter = make_rate_limiter(settings)
         reaper_task = asyncio.create_task(reaper.run(), name="reaper") if run_reaper else None
+        cleaner = Cleaner(
+            the_store,
+            settings.retention,
+            interval=settings.cleaner_interval,
+            batch_size=settings.cleaner_batch_size,
+            leader_ttl=settings.leader_ttl,
+        )
+        app.state.queues = QueueService(the_store)
+        app.state.cleaner = cleaner
+        # The cleaner runs wherever the reaper does (tests drive both with run_once).
+        cleaner_task = asyncio.create_task(cleaner.run(), name="cleaner") if run_reaper else None
         try:
             yield
         finally:
             service.hub.close()
             await service.close()
+            if cleaner_task is not None:
+                await cleaner.stop()
+                cleaner_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cleaner_task
             if reaper_task is not None:
                 await reaper.stop()
                 reaper_task.cancel()
@@ -104,6 +122,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(workers.router)
     app.include_router(ops.router)
+    app.include_router(queues.router)
     app.include_router(ui.router)
     return app
 
