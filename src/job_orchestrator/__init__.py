@@ -43,8 +43,10 @@ __all__ = [
     "NotFound",
     "OrchestratorError",
     "PayloadTooLarge",
+    "Queue",
     "RateLimited",
     "RetryPolicy",
+    "Snooze",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",
@@ -54,6 +56,7 @@ __all__ = [
     "idempotency_key",
     "info",
     "is_cancelled",
+    "snooze",
 ]
 
 

@@ -8,10 +8,12 @@ from job_orchestrator.sdk.client import AsyncClient, Client
 from job_orchestrator.sdk.context import (
     JobContext,
     JobInfo,
+    Snooze,
     heartbeat,
     idempotency_key,
     info,
     is_cancelled,
+    snooze,
 )
 from job_orchestrator.sdk.errors import (
     AlreadyCompleted,
@@ -43,6 +45,7 @@ from job_orchestrator.sdk.models import (
     JobSpec,
     JobState,
     Lease,
+    Queue,
     RetryPolicy,
 )
 from job_orchestrator.sdk.worker import Worker
@@ -75,8 +78,10 @@ __all__ = [
     "NotFound",
     "OrchestratorError",
     "PayloadTooLarge",
+    "Queue",
     "RateLimited",
     "RetryPolicy",
+    "Snooze",
     "Unauthorized",
     "Unavailable",
     "WaitTimeout",
@@ -86,4 +91,5 @@ __all__ = [
     "idempotency_key",
     "info",
     "is_cancelled",
+    "snooze",
 ]

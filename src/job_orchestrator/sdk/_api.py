@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from job_orchestrator.sdk._http import NO_BODY
-from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease
+from job_orchestrator.sdk.models import Attempt, Job, JobPage, JobSpec, Lease, Queue
 
 T = TypeVar("T")
 
@@ -183,3 +183,29 @@ def complete(job_id: str, lease_token: str, result: Any, idempotency_key: str) -
 def fail(job_id: str, lease_token: str, error: dict[str, Any]) -> Call[Job]:
     body = {"lease_token": lease_token, "error": error}
     return Call("POST", _job_path(job_id, "/fail"), Job.from_dict, body=body)
+
+
+# ---- v1.1: snooze, queues ----------------------------------------------------------------------
+def snooze(job_id: str, body: dict[str, Any]) -> Call[Job]:
+    """``body`` is ``{"lease_token", "delay_seconds", "details"?}``."""
+    return Call("POST", _job_path(job_id, "/snooze"), Job.from_dict, body=body)
+
+
+def _queue_path(name: str, suffix: str = "") -> str:
+    return f"/v1/queues/{quote(name, safe='')}{suffix}"
+
+
+def queues() -> Call[list[Queue]]:
+    return Call("GET", "/v1/queues", lambda data: [Queue.from_dict(q) for q in data["queues"]])
+
+
+def put_queue(name: str, settings: dict[str, Any]) -> Call[Queue]:
+    return Call("PUT", _queue_path(name), Queue.from_dict, body=settings)
+
+
+def pause_queue(name: str) -> Call[Queue]:
+    return Call("POST", _queue_path(name, "/pause"), Queue.from_dict)
+
+
+def resume_queue(name: str) -> Call[Queue]:
+    return Call("POST", _queue_path(name, "/resume"), Queue.from_dict)

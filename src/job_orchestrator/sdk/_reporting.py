@@ -9,7 +9,14 @@ from typing import Any
 import orjson
 
 from job_orchestrator.sdk import _api
-from job_orchestrator.sdk._attempt import Outcome, RunningAttempt, Stopped, StopReason, Success
+from job_orchestrator.sdk._attempt import (
+    Outcome,
+    RunningAttempt,
+    Snoozed,
+    Stopped,
+    StopReason,
+    Success,
+)
 from job_orchestrator.sdk._completions import CompletionBatcher
 from job_orchestrator.sdk._delivery import deliver, run_call
 from job_orchestrator.sdk._http import AsyncTransport
@@ -60,7 +67,33 @@ class Reporter:
                 return
             await self._complete(attempt, encoded)
             return
+        if isinstance(outcome, Snoozed):
+            await self._snooze(attempt, outcome)
+            return
         await self._fail(attempt, outcome.error)
+
+    async def _snooze(self, attempt: RunningAttempt, outcome: Snoozed) -> None:
+        body: dict[str, Any] = {
+            "lease_token": attempt.lease.lease_token,
+            "delay_seconds": outcome.seconds,
+        }
+        version, reported = attempt.context.details()
+        if outcome.details is not None:
+            body["details"] = outcome.details
+        elif version > attempt.sent_details_version:  # progress not sent yet: keep it
+            body["details"] = reported
+        call = _api.snooze(attempt.lease.job_id, body)
+        try:
+            job = await deliver(
+                self._transport, call, log=attempt.log, what="snoozing", aborted=self._aborted
+            )
+        except APIError as error:  # e.g. lease_lost: a repeat after a lost answer lands here
+            attempt.log.warning("snooze refused (%s)", error)
+            return
+        except OrchestratorError as error:
+            attempt.log.error("snooze not delivered (%s); the lease will expire", error)
+            return
+        attempt.log.info("snoozed for %s s; runs again at %s", outcome.seconds, job.run_at)
 
     async def _complete(self, attempt: RunningAttempt, result: orjson.Fragment) -> None:
         lease = attempt.lease
