@@ -67,7 +67,16 @@ def create_app(
             metrics=service.metrics,
         )
         app.state.service = service
-        app.state.dashboard = DashboardService(service, DashboardReader.for_store(the_store))
+        app.state.dashboard = DashboardService(
+            service,
+            DashboardReader.for_store(the_store),
+            queues=QueueService(the_store),
+            retention={
+                "succeeded": settings.retain_succeeded,
+                "cancelled": settings.retain_cancelled,
+                "dlq": settings.retain_dlq,
+            },
+        )
         app.state.health = HealthService(the_store)
         app.state.reaper = reaper
         app.state.authenticator = await make_authenticator(settings, KeyService(the_store))

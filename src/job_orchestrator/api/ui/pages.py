@@ -405,3 +405,15 @@ async def workers(request: Request, _who: UiReader) -> Response:
         "now": await service.db_now(),
     }
     return render(request, "workers.html", context)
+
+
+@router.post("/queues/{name}/pause")
+async def pause_queue(name: str, request: Request, _who: UiAdmin) -> Response:
+    await deps.dashboard(request).set_paused(name[:MAX_NAME], True)
+    return RedirectResponse("/ui/", status_code=303)
+
+
+@router.post("/queues/{name}/resume")
+async def resume_queue(name: str, request: Request, _who: UiAdmin) -> Response:
+    await deps.dashboard(request).set_paused(name[:MAX_NAME], False)
+    return RedirectResponse("/ui/", status_code=303)
