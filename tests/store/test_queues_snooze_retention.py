@@ -286,3 +286,15 @@ async def test_a_retried_job_is_pending_again_and_kept(store: Store) -> None:
     await store.retry(ids["dlq"], now=now)
     assert await store.delete_expired("dlq", retain_seconds=1, limit=10, now=now + seconds(99)) == 0
     assert (await store.get_job(ids["dlq"])).state is JobState.PENDING
+
+
+async def test_a_claim_on_queues_that_are_all_paused_leases_nothing(store: Store) -> None:
+    """The one-time shortcut (readiness.some_asked_queue_not_paused) agrees with the rule."""
+    now = await store.db_now()
+    await store.enqueue_many([NewJob(type="t", queue=q) for q in ("a", "b", "a")], now=now)
+    await store.put_queue("a", PAUSE, now=now)
+    await store.put_queue("b", PAUSE, now=now)
+    assert await store.lease(lease_request("a", "b", "a"), now=now) == []
+    await store.put_queue("b", RESUME, now=now)
+    leased = await store.lease(lease_request("a", "b", "a"), now=now)
+    assert [x.queue for x in leased] == ["b"]

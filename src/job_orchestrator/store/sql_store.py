@@ -371,8 +371,12 @@ class SqlStore(Store):
     def _claim_params(
         self, request: LeaseRequest, token_hashes: Any, now: datetime | None
     ) -> dict[str, Any]:
+        asked = sorted(set(request.queues))
         params: dict[str, Any] = {
             "queues": list(request.queues),
+            # The paused-queues shortcut (readiness.some_asked_queue_not_paused).
+            "asked_queues": asked,
+            "asked_count": len(asked),
             "limit": request.max_jobs,
             "token_hashes": token_hashes,
             "worker_id": request.worker_id,

@@ -8,7 +8,7 @@ from sqlalchemy import TextClause, bindparam, text
 
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.statements.common import LEASE_COLUMNS
-from job_orchestrator.store.statements.readiness import ready
+from job_orchestrator.store.statements.readiness import ready, some_asked_queue_not_paused
 
 
 class LeasingStatements:
@@ -34,7 +34,8 @@ class LeasingStatements:
         type_filter = "AND type IN :types " if types else ""
         candidates = (
             "SELECT id FROM jobs WHERE state = 'pending' AND queue IN :queues "
-            f"{type_filter}AND {ready(d)} ORDER BY priority, run_at, id "
+            f"{type_filter}AND {ready(d)} AND {some_asked_queue_not_paused()} "
+            "ORDER BY priority, run_at, id "
             f"LIMIT :limit{d.skip_locked}"
         )
         picked = f"SELECT id, row_number() OVER () AS n FROM ({candidates}) AS candidates"
@@ -75,7 +76,7 @@ class LeasingStatements:
             )
         else:
             sql = f"WITH picked AS MATERIALIZED ({picked}), tokens AS ({tokens}) {update}"
-        names = ["queues", *(["types"] if types else [])]
+        names = ["queues", "asked_queues", *(["types"] if types else [])]
         return text(sql).bindparams(*(bindparam(name, expanding=True) for name in names))
 
     def _record_attempts(self) -> TextClause:
