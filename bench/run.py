@@ -89,6 +89,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="job-orchestrator alone on 200,000 jobs (unless --jobs says otherwise), "
         "reporting the server's memory over time",
     )
+    p.add_argument(
+        "--retention",
+        action="store_true",
+        help="instead: job-orchestrator's steady state with retention (bench/retention.py): "
+        "200,000 jobs (unless --jobs says otherwise) with RETAIN_SUCCEEDED=30s, the jobs "
+        "table's rows and bytes over the run, last fifth's throughput vs the first's",
+    )
     args = p.parse_args(argv)
     unknown = set(_peer_names(args.peers)) - set(PEERS)
     if unknown:
@@ -206,7 +213,22 @@ async def main_async(args: argparse.Namespace) -> list[SystemResult]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(main_async(parse_args(argv)))
+    args = parse_args(argv)
+    if args.retention:
+        run_retention(args)
+        return
+    asyncio.run(main_async(args))
+
+
+def run_retention(args: argparse.Namespace) -> None:
+    from bench import retention
+
+    options = retention.parse_args([])
+    if args.jobs != 20_000:  # the harness default: the steady state's own is 200,000
+        options.jobs = args.jobs
+    options.json = args.json.with_name("retention.json")
+    retention.print_summary(retention.measure(options))
+    print(f"samples: {options.json}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ __all__ = [
     "NotFound",
     "OrchestratorError",
     "PayloadTooLarge",
+    "Queue",
     "RateLimited",
     "RetryAfter",
     "RetryPolicy",
@@ -50,6 +51,7 @@ __all__ = [
     "ScheduleDiff",
     "SchedulePage",
     "ScheduleSpec",
+    "Snooze",
     "Task",
     "TaskOptions",
     "Unauthorized",
@@ -62,6 +64,7 @@ __all__ = [
     "idempotency_key",
     "info",
     "is_cancelled",
+    "snooze",
     "task",
 ]
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from job_orchestrator.domain.retention import RetentionPolicy, parse_retention
 from job_orchestrator.store.urls import dialect_of, normalize_database_url
 
 
@@ -51,6 +52,29 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_json_field_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    # Retention of terminal jobs after finished_at: 90s, 15m, 12h, 7d or forever.
+    retain_succeeded: str = "7d"
+    retain_cancelled: str = "7d"
+    retain_dlq: str = "30d"
+    # The cleaner runs this often (leader only), so a job goes within 10 s of its period's end;
+    # each DELETE takes at most cleaner_batch_size jobs.
+    cleaner_interval: float = Field(default=2.0, gt=0, le=8)
+    cleaner_batch_size: int = Field(default=1000, ge=1, le=10_000)
+
+    @field_validator("retain_succeeded", "retain_cancelled", "retain_dlq")
+    @classmethod
+    def _retention_period(cls, value: str) -> str:
+        parse_retention(value)  # ValueError: the message names the accepted forms
+        return value
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            succeeded_seconds=parse_retention(self.retain_succeeded),
+            cancelled_seconds=parse_retention(self.retain_cancelled),
+            dlq_seconds=parse_retention(self.retain_dlq),
+        )
+
     @property
     def resolved_database_url(self) -> str:
         return normalize_database_url(self.database_url)
@@ -64,3 +88,13 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.dialect == "sqlite"
+
+
+def settings_error_line(error: ValidationError) -> str:
+    """A settings error as one line naming the environment variables, for a startup failure."""
+    parts = []
+    for item in error.errors():
+        name = "ORCHESTRATOR_" + "_".join(str(part) for part in item.get("loc", ())).upper()
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "invalid settings: " + "; ".join(parts)

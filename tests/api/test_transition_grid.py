@@ -64,6 +64,7 @@ DRIVERS: dict[str, tuple[Event, int]] = {
     "cancel": (Event.CANCEL, 3),
     "retry": (Event.RETRY, 3),
     "release": (Event.RELEASE, 3),
+    "snooze": (Event.SNOOZE, 3),
 }
 CONFLICT_CODES = {
     "complete": ("lease_lost", "already_completed"),
@@ -73,6 +74,7 @@ CONFLICT_CODES = {
     "cancel": ("invalid_transition",),
     "retry": ("invalid_transition",),
     "release": ("lease_lost",),
+    "snooze": ("lease_lost",),
 }
 
 
@@ -120,6 +122,10 @@ async def drive(
         response = await api.post(f"/v1/jobs/{job_id}/cancel")
     elif name == "retry":
         response = await api.post(f"/v1/jobs/{job_id}/retry")
+    elif name == "snooze":
+        response = await api.post(
+            f"/v1/jobs/{job_id}/snooze", json={"lease_token": token, "delay_seconds": 0}
+        )
     else:  # pragma: no cover
         raise AssertionError(name)
     return response.status_code == 200, response
@@ -160,6 +166,9 @@ async def test_transition(
             assert after["attempts"] == before["attempts"] + 1
         if name == "retry":
             assert after["attempts"] == 0
+        if name == "snooze":  # the attempt is not counted
+            assert after["attempts"] == before["attempts"] - 1
+            assert after["lease_expires_at"] is None
         if name == "release":  # the attempt is given back, as if never leased
             assert after["attempts"] == before["attempts"] - 1
             assert after["lease_expires_at"] is None

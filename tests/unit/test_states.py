@@ -23,6 +23,8 @@ CONTRACT = {
     ("cancelled", "retry"): "pending",
     # Extension: a worker hands back a lease it never started (POST /v1/workers/release).
     ("leased", "release"): "pending",
+    # v1.1: the holder snoozes its job (POST /v1/jobs/{id}/snooze), the attempt not counted.
+    ("leased", "snooze"): "pending",
 }
 
 

@@ -19,12 +19,14 @@ from job_orchestrator.api.errors import install_error_handlers
 from job_orchestrator.api.openapi import install_openapi, operation_id
 from job_orchestrator.api.ratelimit import DEFAULT_REMOTE_RATE, RateLimiter
 from job_orchestrator.api.responses import OrjsonResponse
-from job_orchestrator.api.routes import jobs, ops, schedules, workers
+from job_orchestrator.api.routes import jobs, ops, queues, schedules, workers
 from job_orchestrator.domain.errors import StoreUnavailable
+from job_orchestrator.services.cleaner import Cleaner
 from job_orchestrator.services.dashboard import DashboardService
 from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
 from job_orchestrator.services.keys import KeyService
+from job_orchestrator.services.queues import QueueService
 from job_orchestrator.services.reaper import Reaper
 from job_orchestrator.services.schedules import Scheduler, ScheduleService
 from job_orchestrator.settings import Settings
@@ -67,7 +69,16 @@ def create_app(
             metrics=service.metrics,
         )
         app.state.service = service
-        app.state.dashboard = DashboardService(service, DashboardReader.for_store(the_store))
+        app.state.dashboard = DashboardService(
+            service,
+            DashboardReader.for_store(the_store),
+            queues=QueueService(the_store),
+            retention={
+                "succeeded": settings.retain_succeeded,
+                "cancelled": settings.retain_cancelled,
+                "dlq": settings.retain_dlq,
+            },
+        )
         app.state.health = HealthService(the_store)
         app.state.reaper = reaper
         app.state.authenticator = await make_authenticator(settings, KeyService(the_store))
@@ -80,6 +91,18 @@ def create_app(
         scheduler_task = (
             asyncio.create_task(scheduler.run(), name="scheduler") if run_reaper else None
         )
+
+        cleaner = Cleaner(
+            the_store,
+            settings.retention,
+            interval=settings.cleaner_interval,
+            batch_size=settings.cleaner_batch_size,
+            leader_ttl=settings.leader_ttl,
+        )
+        app.state.queues = QueueService(the_store)
+        app.state.cleaner = cleaner
+        # The cleaner runs wherever the reaper does (tests drive both with run_once).
+        cleaner_task = asyncio.create_task(cleaner.run(), name="cleaner") if run_reaper else None
         try:
             yield
         finally:
@@ -90,6 +113,12 @@ def create_app(
                 scheduler_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler_task
+
+            if cleaner_task is not None:
+                await cleaner.stop()
+                cleaner_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cleaner_task
             if reaper_task is not None:
                 await reaper.stop()
                 reaper_task.cancel()
@@ -121,6 +150,8 @@ def create_app(
     app.include_router(workers.router)
     app.include_router(ops.router)
     app.include_router(schedules.router)
+
+    app.include_router(queues.router)
     app.include_router(ui.router)
     return app
 

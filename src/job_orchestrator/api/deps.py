@@ -12,6 +12,7 @@ from job_orchestrator.domain.errors import JobNotFound
 from job_orchestrator.services.dashboard import DashboardService
 from job_orchestrator.services.health import HealthService
 from job_orchestrator.services.jobs import JobService
+from job_orchestrator.services.queues import QueueService
 from job_orchestrator.services.schedules import ScheduleService
 from job_orchestrator.settings import Settings
 
@@ -77,3 +78,8 @@ def check_json_field(value: Any, field: str, limit: int) -> None:
         raise InvalidInput(f"{field}: cannot be stored as JSON ({error})") from error
     if len(encoded) > limit:
         raise PayloadTooLarge(f"{field} is {len(encoded)} bytes, over the limit of {limit} bytes")
+
+
+def queues(request: Request) -> QueueService:
+    value: QueueService = request.app.state.queues
+    return value

@@ -542,3 +542,61 @@ class ScheduleOut(BaseModel):
 class ScheduleListOut(BaseModel):
     schedules: list[ScheduleOut]
     next_cursor: str | None
+
+
+# ---- v1.1: queues, snooze -----------------------------------------------------------------------
+MAX_SNOOZE_SECONDS = 31_536_000
+
+
+class QueueSettingsRequest(Strict):
+    """Any of the fields; those not given keep their stored value."""
+
+    paused: bool | None = Field(default=None, description="A paused queue leases nothing")
+    rate_limit_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Stored and returned; enforced by a later release (flow control). "
+        "null: no limit",
+    )
+    concurrency_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Stored and returned; enforced by a later release (flow control). "
+        "null: no limit",
+    )
+
+    @model_validator(mode="after")
+    def _paused_is_a_boolean(self) -> QueueSettingsRequest:
+        if "paused" in self.model_fields_set and self.paused is None:
+            raise ValueError("paused must be true or false")
+        return self
+
+
+class QueueOut(BaseModel):
+    name: str
+    paused: bool
+    counts: dict[str, int] = Field(description="jobs by state (every state, 0 included)")
+    oldest_ready_seconds: float | None = Field(
+        description="Age (now - run_at) of the oldest ready pending job; null when none is "
+        "ready (a paused queue has no ready job)"
+    )
+    rate_limit_per_second: float | None = Field(
+        description="Stored; enforced by a later release (flow control)"
+    )
+    concurrency_limit: int | None = Field(
+        description="Stored; enforced by a later release (flow control)"
+    )
+
+
+class QueueListOut(BaseModel):
+    queues: list[QueueOut]
+
+
+class SnoozeRequest(Strict):
+    lease_token: Token
+    delay_seconds: float = Field(ge=0, le=MAX_SNOOZE_SECONDS, description="run_at = now + this")
+    details: Any = Field(
+        default=None, description="Stored as heartbeat_details and handed to the next attempt"
+    )

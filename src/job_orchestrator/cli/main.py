@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import typer
 
-from job_orchestrator.cli import dlq_commands, jobs_commands, schedules_commands, server_commands
+from job_orchestrator.cli import (
+    dlq_commands,
+    jobs_commands,
+    queues_commands,
+    schedules_commands,
+    server_commands,
+)
 from job_orchestrator.cli.worker_command import worker
 from job_orchestrator.verify.cli import verify_app
 
@@ -25,6 +31,8 @@ app.command("worker")(worker)
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(dlq_commands.app, name="dlq")
 app.add_typer(schedules_commands.app, name="schedules")
+
+app.add_typer(queues_commands.app, name="queues")
 app.add_typer(verify_app, name="verify")
 
 

@@ -55,7 +55,16 @@ def server(
         overrides["database_url"] = database_url
     if migrate is not None:
         overrides["auto_migrate"] = migrate
-    serve(Settings(**overrides))  # type: ignore[arg-type]
+    from pydantic import ValidationError
+
+    from job_orchestrator.settings import settings_error_line
+
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:  # e.g. ORCHESTRATOR_RETAIN_DLQ=3 weeks: one clear line
+        typer.echo(f"error: {settings_error_line(error)}", err=True)
+        raise typer.Exit(2) from None
+    serve(settings)
 
 
 def migrate(database_url: DatabaseUrl = None) -> None:

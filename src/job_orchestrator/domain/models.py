@@ -232,3 +232,53 @@ class ApiKeyRecord:
     name: str | None
     created_at: datetime
     revoked_at: datetime | None
+
+
+# ---- v1.1: queues, snooze, retention ------------------------------------------------------------
+@value_object
+class QueueSettings:
+    """A queue's stored settings; a queue without a row has these defaults."""
+
+    name: str
+    paused: bool = False
+    rate_limit_per_second: float | None = None
+    concurrency_limit: int | None = None
+
+
+@value_object
+class QueueChange:
+    """A partial update of a queue's settings: only the fields given (``*_given``) change."""
+
+    paused: bool | None = None
+    rate_limit_per_second: float | None = None
+    rate_limit_given: bool = False
+    concurrency_limit: int | None = None
+    concurrency_limit_given: bool = False
+
+
+@value_object
+class QueueInfo:
+    settings: QueueSettings
+    counts: dict[str, int]
+    # Age of the oldest ready pending job (run_at come, every readiness rule holding), or None.
+    oldest_ready_seconds: float | None
+
+
+@value_object
+class Snooze:
+    job_id: int
+    lease_token: str
+    delay_seconds: float
+    details: JSON = None
+    set_details: bool = False  # False: keep the stored heartbeat details
+
+
+@value_object
+class CleanResult:
+    """What one round of the cleaner deleted, by terminal state."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())

@@ -26,6 +26,7 @@ class Event(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"  # redrive from dlq or cancelled
     RELEASE = "release"  # a worker hands back a lease it never started (prefetch, shutdown)
+    SNOOZE = "snooze"  # the holder puts its job back to pending for later; not an attempt
 
 
 class AttemptOutcome(StrEnum):
@@ -34,6 +35,7 @@ class AttemptOutcome(StrEnum):
     LEASE_EXPIRED = "lease_expired"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
+    SNOOZED = "snoozed"  # the holder snoozed the job: the attempt is not counted
 
 
 TERMINAL_STATES: frozenset[JobState] = frozenset(
@@ -46,6 +48,7 @@ TRANSITIONS: dict[tuple[JobState, Event], JobState] = {
     (JobState.LEASED, Event.FAIL_RETRY): JobState.PENDING,
     (JobState.LEASED, Event.FAIL_DEAD): JobState.DLQ,
     (JobState.LEASED, Event.RELEASE): JobState.PENDING,
+    (JobState.LEASED, Event.SNOOZE): JobState.PENDING,
     (JobState.PENDING, Event.CANCEL): JobState.CANCELLED,
     (JobState.LEASED, Event.CANCEL): JobState.CANCELLED,
     (JobState.DLQ, Event.RETRY): JobState.PENDING,

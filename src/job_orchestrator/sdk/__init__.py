@@ -8,10 +8,12 @@ from job_orchestrator.sdk.client import AsyncClient, Client
 from job_orchestrator.sdk.context import (
     JobContext,
     JobInfo,
+    Snooze,
     heartbeat,
     idempotency_key,
     info,
     is_cancelled,
+    snooze,
 )
 from job_orchestrator.sdk.errors import (
     AlreadyCompleted,
@@ -44,6 +46,7 @@ from job_orchestrator.sdk.models import (
     JobSpec,
     JobState,
     Lease,
+    Queue,
     RetryPolicy,
     Schedule,
     ScheduleDiff,
@@ -82,6 +85,7 @@ __all__ = [
     "NotFound",
     "OrchestratorError",
     "PayloadTooLarge",
+    "Queue",
     "RateLimited",
     "RetryAfter",
     "RetryPolicy",
@@ -89,6 +93,7 @@ __all__ = [
     "ScheduleDiff",
     "SchedulePage",
     "ScheduleSpec",
+    "Snooze",
     "Task",
     "TaskOptions",
     "Unauthorized",
@@ -101,5 +106,6 @@ __all__ = [
     "idempotency_key",
     "info",
     "is_cancelled",
+    "snooze",
     "task",
 ]

@@ -17,6 +17,7 @@ from job_orchestrator.sdk.models import (
     JobPage,
     JobSpec,
     Lease,
+    Queue,
     Schedule,
     SchedulePage,
     WorkerStatus,
@@ -249,3 +250,29 @@ def resume_schedule(name: str) -> Call[Schedule]:
 
 def trigger_schedule(name: str) -> Call[Job]:
     return Call("POST", _schedule_path(name, "/trigger"), Job.from_dict)
+
+
+# ---- v1.1: snooze, queues ----------------------------------------------------------------------
+def snooze(job_id: str, body: dict[str, Any]) -> Call[Job]:
+    """``body`` is ``{"lease_token", "delay_seconds", "details"?}``."""
+    return Call("POST", _job_path(job_id, "/snooze"), Job.from_dict, body=body)
+
+
+def _queue_path(name: str, suffix: str = "") -> str:
+    return f"/v1/queues/{quote(name, safe='')}{suffix}"
+
+
+def queues() -> Call[list[Queue]]:
+    return Call("GET", "/v1/queues", lambda data: [Queue.from_dict(q) for q in data["queues"]])
+
+
+def put_queue(name: str, settings: dict[str, Any]) -> Call[Queue]:
+    return Call("PUT", _queue_path(name), Queue.from_dict, body=settings)
+
+
+def pause_queue(name: str) -> Call[Queue]:
+    return Call("POST", _queue_path(name, "/pause"), Queue.from_dict)
+
+
+def resume_queue(name: str) -> Call[Queue]:
+    return Call("POST", _queue_path(name, "/resume"), Queue.from_dict)

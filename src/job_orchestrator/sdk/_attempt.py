@@ -43,7 +43,13 @@ class Stopped:
     reason: str
 
 
-Outcome = Success | Failure | Stopped
+@dataclass(frozen=True, slots=True)
+class Snoozed:
+    seconds: float
+    details: Any  # None: keep the details reported so far
+
+
+Outcome = Success | Failure | Stopped | Snoozed
 
 MIN_HEARTBEAT_INTERVAL = 0.05
 

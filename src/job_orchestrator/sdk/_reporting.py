@@ -15,6 +15,7 @@ from job_orchestrator.sdk._attempt import (
     Failure,
     Outcome,
     RunningAttempt,
+    Snoozed,
     Stopped,
     StopReason,
     Success,
@@ -101,10 +102,36 @@ class Reporter:
                 return
             await self._complete(attempt, encoded)
             return
+        if isinstance(outcome, Snoozed):
+            await self._snooze(attempt, outcome)
+            return
         if outcome.timed_out:
             await self._fail_timed_out(attempt, outcome)
             return
         await self._fail(attempt, outcome)
+
+    async def _snooze(self, attempt: RunningAttempt, outcome: Snoozed) -> None:
+        body: dict[str, Any] = {
+            "lease_token": attempt.lease.lease_token,
+            "delay_seconds": outcome.seconds,
+        }
+        version, reported = attempt.context.details()
+        if outcome.details is not None:
+            body["details"] = outcome.details
+        elif version > attempt.sent_details_version:  # progress not sent yet: keep it
+            body["details"] = reported
+        call = _api.snooze(attempt.lease.job_id, body)
+        try:
+            job = await deliver(
+                self._transport, call, log=attempt.log, what="snoozing", aborted=self._aborted
+            )
+        except APIError as error:  # e.g. lease_lost: a repeat after a lost answer lands here
+            attempt.log.warning("snooze refused (%s)", error)
+            return
+        except OrchestratorError as error:
+            attempt.log.error("snooze not delivered (%s); the lease will expire", error)
+            return
+        attempt.log.info("snoozed for %s s; runs again at %s", outcome.seconds, job.run_at)
 
     async def _complete(self, attempt: RunningAttempt, result: orjson.Fragment) -> None:
         lease = attempt.lease

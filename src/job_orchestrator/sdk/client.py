@@ -24,6 +24,7 @@ from job_orchestrator.sdk.models import (
     JobPage,
     JobSpec,
     JobState,
+    Queue,
     RetryPolicy,
     Schedule,
     ScheduleDiff,
@@ -295,6 +296,22 @@ class Client:
                 self._run(_api.delete_schedule(name))
         return todo.diff
 
+    # ---- v1.1: queues ---------------------------------------------------------------------
+    def queues(self) -> list[Queue]:
+        """Every queue that holds jobs or has settings: counts, oldest ready age, settings."""
+        return self._run(_api.queues())
+
+    def pause_queue(self, name: str) -> Queue:
+        """A paused queue leases nothing; enqueues are accepted, leased jobs run on."""
+        return self._run(_api.pause_queue(name))
+
+    def resume_queue(self, name: str) -> Queue:
+        return self._run(_api.resume_queue(name))
+
+    def update_queue(self, name: str, **settings: Any) -> Queue:
+        """Any of ``paused``, ``rate_limit_per_second``, ``concurrency_limit`` (None: no limit)."""
+        return self._run(_api.put_queue(name, settings))
+
     def close(self) -> None:
         self._http.close()
 
@@ -473,6 +490,19 @@ class AsyncClient:
             for name in todo.deletes:
                 await self._run(_api.delete_schedule(name))
         return todo.diff
+
+    # ---- v1.1: queues ---------------------------------------------------------------------
+    async def queues(self) -> list[Queue]:
+        return await self._run(_api.queues())
+
+    async def pause_queue(self, name: str) -> Queue:
+        return await self._run(_api.pause_queue(name))
+
+    async def resume_queue(self, name: str) -> Queue:
+        return await self._run(_api.resume_queue(name))
+
+    async def update_queue(self, name: str, **settings: Any) -> Queue:
+        return await self._run(_api.put_queue(name, settings))
 
     async def close(self) -> None:
         await self._http.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from job_orchestrator.sdk.errors import HandlerCancelled
 
@@ -68,6 +68,12 @@ class JobContext:
         reason = self._cancel_reason
         if reason is not None:
             raise HandlerCancelled(reason)
+
+    def snooze(self, seconds: float, details: Any = None) -> NoReturn:
+        """Stop this attempt and run the job again in ``seconds`` (0 to 31,536,000): the worker
+        snoozes it instead of completing or failing it, and the attempt is not counted.
+        ``details`` (if given) become the next attempt's ``heartbeat_details``."""
+        raise Snooze(seconds, details)
 
     def details(self) -> tuple[int, Any]:
         """The latest details and their version (0: none given in this attempt)."""
@@ -133,3 +139,24 @@ async def run_async_with_context(
     # Runs as its own task, so setting the variable here is private to this handler.
     _current.set(context)
     return await function(payload)
+
+
+class Snooze(Exception):
+    """Raise from a handler (or call ``snooze()``) to put the job back for ``seconds``: the
+    worker calls POST /v1/jobs/{id}/snooze instead of complete or fail, and the attempt is not
+    counted, so snoozing never leads to the DLQ."""
+
+    def __init__(self, seconds: float, details: Any = None) -> None:
+        if not 0 <= seconds <= MAX_SNOOZE_SECONDS:
+            raise ValueError(f"snooze seconds must be 0 to {MAX_SNOOZE_SECONDS}, not {seconds}")
+        super().__init__(f"snoozed for {seconds} s")
+        self.seconds = float(seconds)
+        self.details = details
+
+
+MAX_SNOOZE_SECONDS = 31_536_000
+
+
+def snooze(seconds: float, details: Any = None) -> NoReturn:
+    """See ``JobContext.snooze``."""
+    current().snooze(seconds, details)

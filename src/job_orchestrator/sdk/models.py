@@ -366,3 +366,26 @@ class ScheduleDiff:
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A queue as ``GET /v1/queues`` shows it (v1.1)."""
+
+    name: str
+    paused: bool
+    counts: dict[str, int]
+    oldest_ready_seconds: float | None  # age of the oldest ready job; None when none is ready
+    rate_limit_per_second: float | None
+    concurrency_limit: int | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Queue:
+        return cls(
+            name=data["name"],
+            paused=bool(data["paused"]),
+            counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()},
+            oldest_ready_seconds=data.get("oldest_ready_seconds"),
+            rate_limit_per_second=data.get("rate_limit_per_second"),
+            concurrency_limit=data.get("concurrency_limit"),
+        )

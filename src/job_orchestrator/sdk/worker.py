@@ -34,6 +34,7 @@ from job_orchestrator.sdk._attempt import (
     Outcome,
     Phase,
     RunningAttempt,
+    Snoozed,
     Stopped,
     StopReason,
     Success,
@@ -48,6 +49,7 @@ from job_orchestrator.sdk._slots import Slots
 from job_orchestrator.sdk.context import (
     JobContext,
     JobInfo,
+    Snooze,
     run_async_with_context,
     run_with_context,
 )
@@ -404,6 +406,8 @@ class Worker:
             cancelled = asyncio.CancelledError("the handler was cancelled")
             return Failure(error_info(cancelled, retryable=True)), None
         exception = work.exception()
+        if isinstance(exception, Snooze):
+            return Snoozed(exception.seconds, exception.details), None
         if exception is not None:
             retryable = not isinstance(exception, self.non_retryable)
             return Failure(error_info(exception, retryable=retryable), exception), None

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from job_orchestrator.domain.models import WorkerInfo
 from job_orchestrator.domain.states import JobState
 from job_orchestrator.services.jobs import JobService
+from job_orchestrator.services.queues import QueueService
 from job_orchestrator.store.dashboard import (
     THROUGHPUT_WINDOW_SECONDS,
     DashboardReader,
@@ -83,6 +84,10 @@ class Overview:
     queues: list[QueueOverview]
     throughput: Throughput
     totals: dict[str, int] = field(default_factory=dict)
+    # v1.1: paused queues, and the cleaner (jobs deleted by any process; retention periods).
+    paused: frozenset[str] = frozenset()
+    deleted_total: int = 0
+    retention: dict[str, str] = field(default_factory=dict)
 
 
 def build_throughput(rows: list[MinuteCount], now: datetime, window_seconds: int) -> Throughput:
@@ -105,9 +110,18 @@ def build_throughput(rows: list[MinuteCount], now: datetime, window_seconds: int
 
 
 class DashboardService:
-    def __init__(self, jobs: JobService, reader: DashboardReader) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        reader: DashboardReader,
+        *,
+        queues: QueueService | None = None,
+        retention: dict[str, str] | None = None,
+    ) -> None:
         self.jobs = jobs
         self.reader = reader
+        self.queues = queues
+        self.retention = retention or {}
         self._overview: tuple[float, Overview] | None = None
         self._lock = asyncio.Lock()
 
@@ -133,6 +147,9 @@ class DashboardService:
             totals[state] = totals.get(state, 0) + n
         for queue in throughput.by_queue:
             by_queue.setdefault(queue, {s.value: 0 for s in STATE_ORDER})
+        paused = await self._paused_queues()
+        for queue in paused:  # a paused queue shows (to be resumed) even with no jobs
+            by_queue.setdefault(queue, {s.value: 0 for s in STATE_ORDER})
         queues = [
             QueueOverview(
                 queue=queue,
@@ -143,7 +160,29 @@ class DashboardService:
             )
             for queue, state_counts in sorted(by_queue.items())
         ]
-        return Overview(now=now, queues=queues, throughput=throughput, totals=totals)
+        return Overview(
+            now=now,
+            queues=queues,
+            throughput=throughput,
+            totals=totals,
+            paused=paused,
+            deleted_total=await self.jobs.deleted_total(),
+            retention=self.retention,
+        )
+
+    async def _paused_queues(self) -> frozenset[str]:
+        if self.queues is None:
+            return frozenset()
+        return frozenset(q.settings.name for q in await self.queues.list() if q.settings.paused)
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume a queue (admin, from the overview)."""
+        assert self.queues is not None
+        if paused:
+            await self.queues.pause(queue)
+        else:
+            await self.queues.resume(queue)
+        self._overview = None
 
     async def queue_names(self) -> list[str]:
         return [q.queue for q in (await self.overview()).queues]

@@ -23,6 +23,7 @@ from job_orchestrator.domain.models import (
     Lease,
     LeaseRequest,
     NewJob,
+    Snooze,
     WorkerInfo,
 )
 from job_orchestrator.domain.states import TERMINAL_STATES, JobState
@@ -275,3 +276,15 @@ class JobService:
 
     async def db_now(self) -> datetime:
         return await self.store.db_now()
+
+    # ---- v1.1: snooze, retention ------------------------------------------------------------
+    async def snooze(self, snooze: Snooze) -> Job:
+        job = await self.store.snooze(snooze)
+        self.hub.job_changed(snooze.job_id)
+        return job
+
+    async def deleted_total(self) -> int:
+        """Jobs the cleaner deleted, all processes together (also kept for /metrics)."""
+        total = await self.store.deleted_total()
+        self.metrics.deleted_total = total
+        return total

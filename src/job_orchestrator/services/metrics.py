@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from job_orchestrator.domain.models import ReapResult
 
@@ -29,6 +33,11 @@ class Metrics:
         self.jobs = Gauge(
             "orchestrator_jobs", "Jobs by queue and state", ["queue", "state"], registry=r
         )
+
+        # From the database (maintenance_counters), not this process: only the leader's
+        # process deletes, and every process must report the same total.
+        self.deleted_total = 0
+        r.register(_DeletedJobs(self))
 
     def record_reap(self, result: ReapResult) -> None:
         self.expired.labels("lease_expired").inc(result.lease_expired)
@@ -57,3 +66,17 @@ class Metrics:
 
     def prometheus_text(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _DeletedJobs(Collector):
+    """``orchestrator_jobs_deleted_total``: a counter whose value is read from the database."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "orchestrator_jobs_deleted",
+            "Terminal jobs deleted by the cleaner after their retention period (all processes)",
+            value=self._metrics.deleted_total,
+        )

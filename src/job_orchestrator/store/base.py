@@ -27,7 +27,11 @@ from job_orchestrator.domain.models import (
     Lease,
     LeaseRequest,
     NewJob,
+    QueueChange,
+    QueueInfo,
+    QueueSettings,
     ReapResult,
+    Snooze,
     WorkerInfo,
 )
 from job_orchestrator.domain.schedules import Schedule, ScheduleDefinition, SchedulerStep
@@ -251,3 +255,42 @@ class Store(ABC):
     ) -> SchedulerStep:
         """Process up to ``batch_size`` due schedules in one transaction: enqueue the job of
         each fire time (key ``schedule:{name}:{T}``) and advance the schedule."""
+
+    # ---- v1.1: readiness, queues, snooze, retention -----------------------------------------
+    @abstractmethod
+    async def readiness(self, job_id: int, *, now: datetime | None = None) -> dict[str, bool]:
+        """Each readiness rule (readiness.READINESS_RULES, by reason code) evaluated for one job:
+        True when the rule lets it run. JobNotFound if it does not exist."""
+
+    @abstractmethod
+    async def put_queue(
+        self, name: str, change: QueueChange, *, now: datetime | None = None
+    ) -> QueueSettings:
+        """Create or update a queue's settings; resuming wakes the queue's long polls."""
+
+    @abstractmethod
+    async def queue_settings(self, name: str) -> QueueSettings:
+        """The stored settings, or the defaults for a queue without a row."""
+
+    @abstractmethod
+    async def list_queues(
+        self, *, name: str | None = None, now: datetime | None = None
+    ) -> list[QueueInfo]:
+        """Every queue that holds jobs or has settings (or just ``name``), by name."""
+
+    @abstractmethod
+    async def snooze(self, snooze: Snooze, *, now: datetime | None = None) -> Job:
+        """leased -> pending at now + delay, the attempt ended ``snoozed`` and not counted.
+        Fenced like complete: JobNotFound, LeaseLost."""
+
+    @abstractmethod
+    async def delete_expired(
+        self, state: str, *, retain_seconds: float, limit: int, now: datetime | None = None
+    ) -> int:
+        """Delete up to ``limit`` jobs in terminal ``state`` finished at least ``retain_seconds``
+        ago (oldest first), with their attempts, completion and idempotency key; add them to
+        the shared deleted counter. How many were deleted."""
+
+    @abstractmethod
+    async def deleted_total(self) -> int:
+        """Jobs deleted by the cleaner, ever, by any server process."""

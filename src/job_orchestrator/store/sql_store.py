@@ -43,7 +43,11 @@ from job_orchestrator.domain.models import (
     Lease,
     LeaseRequest,
     NewJob,
+    QueueChange,
+    QueueInfo,
+    QueueSettings,
     ReapResult,
+    Snooze,
     WorkerInfo,
 )
 from job_orchestrator.domain.retry import RetryPolicy, decide_after_failure, expiry_outcome
@@ -73,6 +77,8 @@ from job_orchestrator.store.rows import (
 )
 from job_orchestrator.store.statements import Queries
 from job_orchestrator.store.statements.common import LEASE_TOKEN_HASH
+from job_orchestrator.store.statements.readiness import READINESS_RULES
+from job_orchestrator.store.statements.retention import DELETED_COUNTER
 
 # Concurrent enqueues racing on one idempotency key are settled by retrying the transaction.
 _IDEMPOTENT_ENQUEUE_TRIES = 5
@@ -386,8 +392,12 @@ class SqlStore(Store):
     def _claim_params(
         self, request: LeaseRequest, token_hashes: Any, now: datetime | None
     ) -> dict[str, Any]:
+        asked = sorted(set(request.queues))
         params: dict[str, Any] = {
             "queues": list(request.queues),
+            # The paused-queues shortcut (readiness.some_asked_queue_not_paused).
+            "asked_queues": asked,
+            "asked_count": len(asked),
             "limit": request.max_jobs,
             "token_hashes": token_hashes,
             "worker_id": request.worker_id,
@@ -926,6 +936,126 @@ class SqlStore(Store):
         """(name, old next_fire_at, new next_fire_at, last fire time, last job id) in one
         compare-and-set statement; how many schedules advanced."""
 
+    # ---- v1.1: readiness, queues, snooze, retention -----------------------------------------
+    async def readiness(self, job_id: int, *, now: datetime | None = None) -> dict[str, bool]:
+        params = {"job_id": job_id, "now": self._t(now)}
+        async with self._read() as conn:
+            row = (await conn.execute(self._q.readiness.rule_columns, params)).first()
+        if row is None:
+            raise job_not_found(job_id)
+        return {name: bool(row._mapping[name]) for name in READINESS_RULES}
+
+    async def put_queue(
+        self, name: str, change: QueueChange, *, now: datetime | None = None
+    ) -> QueueSettings:
+        params = {
+            "name": name,
+            "paused": bool(change.paused),
+            "set_paused": change.paused is not None,
+            "rate": change.rate_limit_per_second,
+            "set_rate": change.rate_limit_given,
+            "concurrency": change.concurrency_limit,
+            "set_concurrency": change.concurrency_limit_given,
+            "now": self._t(now),
+        }
+        async with self._write() as conn:
+            row = (await conn.execute(self._q.queues.put_settings, params)).one()
+            settings = _queue_settings_of(row)
+            if change.paused is False:
+                # Its pending jobs may be ready again: wake the queue's long polls, as an
+                # enqueue does (readiness.md: every readiness writer announces).
+                await self._announce(conn, [name])
+        return settings
+
+    async def queue_settings(self, name: str) -> QueueSettings:
+        async with self._read() as conn:
+            row = (await conn.execute(self._q.queues.get_settings, {"name": name})).first()
+        return QueueSettings(name) if row is None else _queue_settings_of(row)
+
+    async def list_queues(
+        self, *, name: str | None = None, now: datetime | None = None
+    ) -> list[QueueInfo]:
+        q = self._q.queues
+        one = {"name": name, "now": self._t(now)}
+        async with self._read() as conn:
+            if name is None:
+                stored = list(await conn.execute(q.list_settings))
+                counts = list(await conn.execute(q.counts))
+                ages = list(await conn.execute(q.oldest_ready, {"now": self._t(now)}))
+            else:
+                stored = list(await conn.execute(q.get_settings, one))
+                counts = list(await conn.execute(q.counts_of, one))
+                ages = list(await conn.execute(q.oldest_ready_of, one))
+        settings = {row.name: _queue_settings_of(row) for row in stored}
+        by_queue: dict[str, dict[str, int]] = {}
+        for row in counts:
+            by_queue.setdefault(row.queue, {})[row.state] = int(row.n)
+        oldest = {row.queue: max(float(row.age), 0.0) for row in ages if row.age is not None}
+        names = sorted(set(settings) | set(by_queue) | ({name} if name is not None else set()))
+        return [
+            QueueInfo(
+                settings=settings.get(queue, QueueSettings(queue)),
+                counts={
+                    state.value: by_queue.get(queue, {}).get(state.value, 0) for state in JobState
+                },
+                oldest_ready_seconds=oldest.get(queue),
+            )
+            for queue in names
+        ]
+
+    async def snooze(self, snooze: Snooze, *, now: datetime | None = None) -> Job:
+        q = self._q.snooze
+        params = {
+            "job_id": snooze.job_id,
+            "token_hash": hash_token(snooze.lease_token),
+            "delay": snooze.delay_seconds,
+            "set_details": snooze.set_details,
+            "details": encode_json(snooze.details),
+            "now": self._t(now),
+        }
+        async with self._write() as conn:
+            row = (await conn.execute(q.snooze, params)).first()
+            if row is None:
+                raise (await self._why_not_held(conn, [snooze.job_id]))[snooze.job_id]
+            await conn.execute(q.finish_attempt, {"job_id": snooze.job_id, "now": self._t(now)})
+            job = job_of(row)
+            if snooze.delay_seconds <= 0:
+                await self._announce(conn, [job.queue])
+            return job
+
+    async def delete_expired(
+        self, state: str, *, retain_seconds: float, limit: int, now: datetime | None = None
+    ) -> int:
+        q = self._q.retention
+        params = {
+            "state": state,
+            "offset_seconds": -retain_seconds,
+            "limit": limit,
+            "now": self._t(now),
+        }
+        # One transaction: the batch and the shared counter move together.
+        async with self._write() as conn:
+            deleted = len(list(await conn.execute(q.delete_expired, params)))
+            if deleted:
+                await conn.execute(q.add_to_counter, {"name": DELETED_COUNTER, "n": deleted})
+        return deleted
+
+    async def deleted_total(self) -> int:
+        async with self._read() as conn:
+            value = (
+                await conn.execute(self._q.retention.read_counter, {"name": DELETED_COUNTER})
+            ).scalar()
+        return int(value or 0)
+
 
 def schedule_not_found(name: str) -> ScheduleNotFound:
     return ScheduleNotFound(f"schedule {name[:255]!r} does not exist")
+
+
+def _queue_settings_of(row: Row[Any]) -> QueueSettings:
+    return QueueSettings(
+        name=row.name,
+        paused=bool(row.paused),
+        rate_limit_per_second=row.rate_limit_per_second,
+        concurrency_limit=row.concurrency_limit,
+    )

@@ -47,7 +47,10 @@ async def metrics_json(request: Request, _principal: Reader) -> dict[str, Any]:
     jobs: defaultdict[str, dict[str, int]] = defaultdict(dict)
     for queue, state, n in await svc.job_counts():
         jobs[queue][state] = n
-    return {"jobs": dict(jobs), "totals": svc.metrics.totals(), "totals_scope": "process"}
+    totals: dict[str, int] = svc.metrics.totals()
+    # v1.1: every process reports the same count (kept in the database).
+    totals["deleted"] = await svc.deleted_total()
+    return {"jobs": dict(jobs), "totals": totals, "totals_scope": "process"}
 
 
 @router.get(
@@ -60,4 +63,5 @@ async def metrics_prometheus(request: Request) -> Response:
         await require(Scope.READER)(request, None)
     svc = deps.service(request)
     await svc.job_counts()
+    await svc.deleted_total()
     return Response(svc.metrics.prometheus_text(), media_type=CONTENT_TYPE_LATEST)

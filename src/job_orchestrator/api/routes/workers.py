@@ -31,6 +31,7 @@ from job_orchestrator.api.schemas import (
     ReleaseBatchOut,
     ReleaseBatchRequest,
     ReleaseItem,
+    SnoozeRequest,
     WorkerListOut,
 )
 from job_orchestrator.api.serialize import error_dict, iso, job_dict, lease_dict, worker_dict
@@ -43,6 +44,7 @@ from job_orchestrator.domain.models import (
     HeartbeatResult,
     Job,
     LeaseRequest,
+    Snooze,
 )
 
 router = APIRouter(tags=["workers"])
@@ -273,3 +275,23 @@ async def list_workers(
         workers = [w for w in workers if w.types is None or type_ in w.types]
     now = await service.db_now()
     return OrjsonResponse({"workers": [worker_dict(w, now) for w in workers]})
+
+
+@router.post("/v1/jobs/{job_id}/snooze", response_model=JobOut, responses=LEASE_ERRORS)
+async def snooze(
+    job_id: str, body: SnoozeRequest, request: Request, _principal: Worker
+) -> Response:
+    """v1.1: back to pending with run_at = now + delay_seconds (database clock); the attempt
+    ends with outcome snoozed and is not counted (attempts goes down by one), so snoozing never
+    leads to the DLQ. Fenced like complete: 409 lease_lost unless the token holds the lease."""
+    deps.check_json_field(body.details, "details", deps.settings(request).max_json_field_bytes)
+    job = await deps.service(request).snooze(
+        Snooze(
+            job_id=deps.parse_job_id(job_id),
+            lease_token=body.lease_token,
+            delay_seconds=body.delay_seconds,
+            details=body.details,
+            set_details="details" in body.model_fields_set,
+        )
+    )
+    return OrjsonResponse(job_dict(job))

@@ -466,3 +466,15 @@ async def trigger_schedule(name: str, request: Request, _who: UiAdmin) -> Respon
 def _back_to_schedules(done: str, name: str, **extra: str) -> Response:
     query = urlencode({"done": done, "name": name, **extra})
     return RedirectResponse(f"/ui/schedules?{query}", status_code=303)
+
+
+@router.post("/queues/{name}/pause")
+async def pause_queue(name: str, request: Request, _who: UiAdmin) -> Response:
+    await deps.dashboard(request).set_paused(name[:MAX_NAME], True)
+    return RedirectResponse("/ui/", status_code=303)
+
+
+@router.post("/queues/{name}/resume")
+async def resume_queue(name: str, request: Request, _who: UiAdmin) -> Response:
+    await deps.dashboard(request).set_paused(name[:MAX_NAME], False)
+    return RedirectResponse("/ui/", status_code=303)

@@ -13,7 +13,11 @@ from job_orchestrator.store.statements.jobs import JobStatements
 from job_orchestrator.store.statements.keys_workers import KeyWorkerStatements
 from job_orchestrator.store.statements.leasing import LeasingStatements
 from job_orchestrator.store.statements.maintenance import MaintenanceStatements
+from job_orchestrator.store.statements.queues import QueueStatements
+from job_orchestrator.store.statements.readiness import ReadinessStatements
+from job_orchestrator.store.statements.retention import RetentionStatements
 from job_orchestrator.store.statements.schedules import ScheduleStatements
+from job_orchestrator.store.statements.snooze import SnoozeStatements
 from job_orchestrator.store.statements.worker_calls import WorkerCallStatements
 
 
@@ -28,3 +32,8 @@ class Queries:
         self.maintenance = MaintenanceStatements(d)
         self.keys_workers = KeyWorkerStatements(d)
         self.schedules = ScheduleStatements(d)
+
+        self.readiness = ReadinessStatements(d)
+        self.queues = QueueStatements(d)
+        self.snooze = SnoozeStatements(d)
+        self.retention = RetentionStatements(d)

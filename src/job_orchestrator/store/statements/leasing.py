@@ -8,6 +8,7 @@ from sqlalchemy import TextClause, bindparam, text
 
 from job_orchestrator.store.dialect import SqlDialect
 from job_orchestrator.store.statements.common import LEASE_COLUMNS
+from job_orchestrator.store.statements.readiness import ready, some_asked_queue_not_paused
 
 
 class LeasingStatements:
@@ -22,7 +23,8 @@ class LeasingStatements:
     def claim(self, *, types: bool) -> TextClause:
         """Lease up to :limit ready jobs, pairing each with one of :token_hashes.
 
-        The candidates are chosen in priority, run_at, id order; on PostgreSQL SKIP LOCKED lets
+        The candidates are the ready jobs (``readiness.ready``: every rule of the one
+        definition) in priority, run_at, id order; on PostgreSQL SKIP LOCKED lets
         concurrent claimers take disjoint rows without waiting, on SQLite the caller holds the
         write lock (BEGIN IMMEDIATE). PostgreSQL also records the attempt rows in the same
         statement; SQLite cannot put DML in a CTE, so the store inserts them next.
@@ -33,7 +35,8 @@ class LeasingStatements:
         type_filter = "AND type IN :types " if types else ""
         candidates = (
             "SELECT id FROM jobs WHERE state = 'pending' AND queue IN :queues "
-            f"{type_filter}AND run_at <= {now} ORDER BY priority, run_at, id "
+            f"{type_filter}AND {ready(d)} AND {some_asked_queue_not_paused()} "
+            "ORDER BY priority, run_at, id "
             f"LIMIT :limit{d.skip_locked}"
         )
         picked = f"SELECT id, row_number() OVER () AS n FROM ({candidates}) AS candidates"
@@ -74,7 +77,7 @@ class LeasingStatements:
             )
         else:
             sql = f"WITH picked AS MATERIALIZED ({picked}), tokens AS ({tokens}) {update}"
-        names = ["queues", *(["types"] if types else [])]
+        names = ["queues", "asked_queues", *(["types"] if types else [])]
         return text(sql).bindparams(*(bindparam(name, expanding=True) for name in names))
 
     def _record_attempts(self) -> TextClause:

@@ -20,6 +20,7 @@ from job_orchestrator.verify.chaos.faults import (
     WorkerSlot,
     restart_postgres,
 )
+from job_orchestrator.verify.chaos.retention import RetentionWatch, restore_deleted
 from job_orchestrator.verify.chaos.stage import Stage, set_stage, tear_down
 from job_orchestrator.verify.checks import check_ledger
 from job_orchestrator.verify.scenarios import Outcome, Run
@@ -120,6 +121,8 @@ async def _chaos(run: Run, stage: Stage, faults: Faults, out: Outcome, options: 
 
         supervisor = asyncio.create_task(supervise())
         killer = asyncio.create_task(kill_workers())
+        watch = RetentionWatch(api, queue)
+        watcher = asyncio.create_task(watch.run()) if stage.retention else None
         try:
             await asyncio.sleep(2.0)
             if len(stage.servers) >= 2 or (stage.servers and run.backend == "sqlite"):
@@ -135,6 +138,10 @@ async def _chaos(run: Run, stage: Stage, faults: Faults, out: Outcome, options: 
             killer.cancel()
             supervisor.cancel()
             await asyncio.gather(killer, supervisor, return_exceptions=True)
+            if watcher is not None:
+                await asyncio.sleep(1.0)  # one more look at the last jobs to finish
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             for slot in slots:
                 if slot.process is not None and run.processes.stop(slot.process) not in (
                     None,
@@ -144,12 +151,21 @@ async def _chaos(run: Run, stage: Stage, faults: Faults, out: Outcome, options: 
         if not finished:
             f.add(f"not every job was terminal {time.monotonic() - started:.0f} s after the start")
         jobs, histories = await _collect(api, queue)
+        records = ledger.records()
+        if watcher is not None:
+            deleted = int((await api.ok("GET", "/v1/metrics"))["totals"].get("deleted", 0))
+            jobs, histories, records, accepted, note = restore_deleted(
+                watch, jobs, histories, accepted, records, deleted, f
+            )
+            out.notes.append(note)
+        else:
+            out.notes.append("retention not exercised: the chaos runs on the run's own server")
         out.jobs = len(accepted)
         check_chaos(jobs, histories, accepted, poison_id, faults, f)
         figures = check_ledger(
             jobs,
             histories,
-            ledger.records(),
+            records,
             f,
             killed_workers=frozenset(faults.killed | faults.died),
             excused_attempts=frozenset(

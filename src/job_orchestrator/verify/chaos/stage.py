@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from job_orchestrator.verify.chaos.retention import SERVER_ENV
 from job_orchestrator.verify.launcher import (
     PostgresDatabase,
     ServerProcess,
@@ -27,6 +28,11 @@ class Stage:
     cluster: ThrowawayCluster | None = None
     database: PostgresDatabase | None = None
 
+    @property
+    def retention(self) -> bool:
+        """The servers are ours, on a cluster of ours, started with a short retention."""
+        return self.cluster is not None
+
 
 def set_stage(run: Run, faults: Faults) -> Stage:
     if run.server is None:
@@ -46,7 +52,12 @@ def set_stage(run: Run, faults: Faults) -> Stage:
             cluster.destroy()
             cluster = None
         faults.skipped.append(f"PostgreSQL restart skipped: no throwaway cluster ({error})")
-    servers = [ServerProcess(run.processes, database_url, name=f"chaos-api-{i}") for i in (1, 2)]
+    # The cleaner works during the chaos (checked by chaos/retention.py), on a database of
+    # its own only: on the run's database it would delete the other scenarios' jobs.
+    env = SERVER_ENV if cluster is not None else None
+    servers = [
+        ServerProcess(run.processes, database_url, name=f"chaos-api-{i}", env=env) for i in (1, 2)
+    ]
     try:
         servers[0].start(migrate=True)
         servers[1].start(migrate=False)
