@@ -286,3 +286,27 @@ def test_a_page_on_another_origin_cannot_change_anything(browser: Any, ui_server
     assert ui_server.state(dead) == "dlq"
     after = ui_server.http.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
     assert [(j["id"], j["state"]) for j in after] == [(j["id"], j["state"]) for j in before]
+
+
+def test_the_attempts_of_a_redriven_job_show_where_each_budget_began(
+    page: Any, ui_server: Server
+) -> None:
+    from playwright.sync_api import expect
+
+    queue = "ui-budgets"
+    job_id = ui_server.dead_job(queue, "first budget spent")
+    assert ui_server.http.post(f"/v1/jobs/{job_id}/retry").status_code == 200
+    (lease,) = ui_server.lease(f"worker-{queue}", queue)
+    assert ui_server.fail(lease, "second budget spent", retryable=False) == "dlq"
+
+    page.goto(f"/ui/jobs/{job_id}")
+    expect(page.locator("#attempts > li.attempt")).to_have_count(2)
+    marker = page.locator("#attempts > li.budget-start")
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_attribute("data-budget", "2")
+    expect(marker).to_contain_text("redriven")
+    # Newest first: the second budget's attempt, the marker, then the first budget's.
+    items = page.locator("#attempts > li")
+    expect(items.nth(0)).to_contain_text("second budget spent")
+    expect(items.nth(1)).to_have_class(re.compile("budget-start"))
+    expect(items.nth(2)).to_contain_text("first budget spent")
