@@ -55,21 +55,51 @@ def server(
         overrides["database_url"] = database_url
     if migrate is not None:
         overrides["auto_migrate"] = migrate
-    serve(Settings(**overrides))  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    _prepare_database(settings)
+    # Migrated (or checked) above: the server processes need not do it again.
+    serve(settings.model_copy(update={"auto_migrate": False}))
+
+
+def _prepare_database(settings: Any) -> None:
+    """Migrate or check the schema before serving, so a database the server cannot use is one
+    line and exit status 1 rather than a traceback from inside uvicorn's startup."""
+    from job_orchestrator.store.migrate import DatabaseProblem, check_schema, migrate_reporting
+
+    url = settings.resolved_database_url
+    try:
+        if settings.should_auto_migrate:
+            for revision in migrate_reporting(url):
+                typer.echo(f"migrated: applied {revision}", err=True)
+        else:
+            check_schema(url)
+    except DatabaseProblem as problem:
+        if not problem.unreachable:
+            typer.echo(f"error: {problem.message}", err=True)
+            raise typer.Exit(1) from None
+        # Down, not misconfigured: serve anyway (on loopback the API decides about keys once
+        # the database answers); /readyz answers 503 until then.
+        typer.echo(
+            f"warning: {problem.message}; serving anyway, /readyz is 503 until it answers", err=True
+        )
 
 
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema (safe to run again)."""
-    from job_orchestrator.store.migrate import migrate as run_migrations
-    from job_orchestrator.store.urls import normalize_database_url
+    from job_orchestrator.store.migrate import DatabaseProblem, migrate_reporting, safe_url
 
-    url = normalize_database_url(database_url)
     try:
-        run_migrations(url)
-    except Exception as error:  # one clear line, not a traceback, for a CLI user
-        typer.echo(f"error: migration failed: {type(error).__name__}: {error}", err=True)
-        raise typer.Exit(1) from error
-    typer.echo(f"database is up to date ({url.split('://', 1)[0]})")
+        applied = migrate_reporting(database_url or "")
+    except DatabaseProblem as problem:  # one clear line, not a traceback, for a CLI user
+        typer.echo(f"error: {problem.message}", err=True)
+        raise typer.Exit(1) from None
+    where = safe_url(database_url or "")
+    if not applied:
+        typer.echo(f"{where}: already up to date, nothing to apply")
+    for revision in applied:
+        typer.echo(f"applied {revision}")
+    if applied:
+        typer.echo(f"{where}: migrated to {applied[-1].split()[0]}")
 
 
 keys_app = typer.Typer(help="API keys stored in the database (only their hash is kept).")
