@@ -75,9 +75,16 @@ class EdgeMiddleware:
     def _browser_refusal(
         self, method: str, headers: list[tuple[bytes, bytes]]
     ) -> OrjsonResponse | None:
-        """The answer to a request another site's page sent, or to a non-JSON body; else None."""
-        origin = _header(headers, b"origin")
-        fetch_site = _header(headers, b"sec-fetch-site")
+        """The answer to a request another site's page sent, or to a non-JSON body; else None.
+        One pass over the headers: this runs for every API call."""
+        origin = fetch_site = content_type = None
+        for key, value in headers:
+            if key == b"origin":
+                origin = value
+            elif key == b"sec-fetch-site":
+                fetch_site = value
+            elif key == b"content-type":
+                content_type = value
         if origin is not None or fetch_site is not None:
             reason = cross_site_reason(
                 _text(origin),
@@ -87,19 +94,20 @@ class EdgeMiddleware:
             )
             if reason is not None:
                 return error_response(403, "forbidden", reason)
-        content_type = _header(headers, b"content-type")
         if (
-            method in ("POST", "PUT", "PATCH")
-            and content_type is not None
+            content_type is not None
+            and content_type != b"application/json"
+            and method in ("POST", "PUT", "PATCH")
             and _has_body(headers)
-            and not is_json_media_type(_text(content_type) or "")
+            and not is_json_media_type(content_type.decode("latin-1"))
         ):
+            declared = content_type.decode("latin-1")
             return error_response(
                 415,
                 "unsupported_media_type",
-                f"content-type {_text(content_type)!r} is not accepted: "
+                f"content-type {declared!r} is not accepted: "
                 "request bodies must be sent as application/json",
-                {"content_type": _text(content_type)},
+                {"content_type": declared},
             )
         return None
 
