@@ -43,9 +43,14 @@ def queue() -> str:
 
 
 def cli(
-    *args: str, url: str | None = None, timeout: float = 60, columns: int = 200
+    *args: str,
+    url: str | None = None,
+    timeout: float = 60,
+    columns: int = 200,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(extra_env or {})
     if url:
         env["ORCHESTRATOR_URL"] = url
     env["COLUMNS"] = str(columns)  # wide tables by default, so ids and states are not cut

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 def assert_one_clear_error(result: object, *needles: str) -> str:
     assert result.returncode == 1, (result.stdout, result.stderr)  # type: ignore[attr-defined]
     stderr: str = result.stderr  # type: ignore[attr-defined]
-    lines = stderr.strip().splitlines()
+    # Progress lines of a migration the server ran first are not part of the error.
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("migrated: ")]
     assert 1 <= len(lines) <= 2, stderr
     assert lines[0].startswith("error: "), stderr
     assert "Traceback" not in stderr and "sqlalche.me" not in stderr, stderr
@@ -126,3 +127,18 @@ def test_a_sqlite_file_in_a_missing_directory_is_named(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
     for args in (["migrate"], ["server", "--port", str(closed_port())]):
         assert_one_clear_error(cli(*args, "--database-url", url), "directory", "does not exist")
+
+
+def test_serving_off_loopback_without_keys_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'open.db'}"
+    result = cli("server", "--database-url", url, "--host", "0.0.0.0", "--port", str(closed_port()))
+    assert_one_clear_error(result, "refusing to serve on 0.0.0.0 without authentication")
+
+
+def test_malformed_api_keys_are_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    result = cli(
+        "server", "--database-url", url, "--port", str(closed_port()),
+        extra_env={"ORCHESTRATOR_API_KEYS": "not-a-scoped-key"},
+    )  # fmt: skip
+    assert_one_clear_error(result, "ORCHESTRATOR_API_KEYS", "scope:key")
