@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.helpers import assert_error, enqueue, get_job, lease_one
+from tests.api.helpers import assert_error, enqueue, get_job, lease_one, ts
 
 BIG = 2**64
 HUGE = 10**30
@@ -192,12 +192,16 @@ async def test_malformed_bodies(api: httpx.AsyncClient) -> None:
 
 
 async def test_body_without_content_type_is_read_as_json(api: httpx.AsyncClient) -> None:
-    response = await api.post(
+    response = await api.post("/v1/jobs", content=b'{"type": "t"}')
+    assert response.status_code == 201, response.text
+    # curl's default form encoding is what a cross-site form sends: refused, saying what to do
+    # (tests/security/test_cross_site.py).
+    form = await api.post(
         "/v1/jobs",
         content=b'{"type": "t"}',
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert response.status_code == 201, response.text
+    assert_error(form, 415, "unsupported_media_type", field="application/json")
 
 
 async def test_payload_over_256_kib_is_413(api: httpx.AsyncClient) -> None:
@@ -517,3 +521,96 @@ async def test_random_lease_bodies_never_500(api: httpx.AsyncClient, body: Any) 
         assert_error(response, response.status_code)
     else:
         assert isinstance(response.json()["leases"], list)
+
+
+# ---- issue 13, bug 4: input rules that bent -------------------------------------------------
+STRINGS_FOR_NUMBERS: list[tuple[str, str, dict[str, Any]]] = [
+    ("/v1/jobs", "priority", {"type": "t", "priority": "3"}),
+    ("/v1/jobs", "max_attempts", {"type": "t", "max_attempts": "2"}),
+    ("/v1/jobs", "delay_seconds", {"type": "t", "delay_seconds": "1.5"}),
+    ("/v1/jobs", "lease_seconds", {"type": "t", "lease_seconds": "30"}),
+    ("/v1/jobs", "retry.initial_seconds", {"type": "t", "retry": {"initial_seconds": "1"}}),
+    ("/v1/jobs/batch", "jobs.0.priority", {"jobs": [{"type": "t", "priority": "3"}]}),
+    ("/v1/workers/lease", "max_jobs", {"worker_id": "w", "max_jobs": "2"}),
+    ("/v1/workers/lease", "wait_seconds", {"worker_id": "w", "wait_seconds": "0"}),
+    ("/v1/dlq/redrive", "limit", {"limit": "5"}),
+]
+
+
+async def test_numbers_sent_as_strings_are_refused(api: httpx.AsyncClient) -> None:
+    """The schema says integer (or number): "3" is a string, as JSON Schema reads it."""
+    failures = Failures()
+    for path, field, body in STRINGS_FOR_NUMBERS:
+        response = await post(api, path, body)
+        failures.check(f"{path} {field}", response, 422, "invalid_request", field=field)
+    failures.assert_none()
+    assert (await api.get("/v1/jobs")).json()["jobs"] == []
+    # Whole numbers written as 6.0 are still integers in JSON Schema.
+    assert (await post(api, "/v1/jobs", {"type": "t", "priority": 6.0})).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "run_at", ["2030-01-01T09:00:00", "2030-01-01 09:00:00", "2030-01-01T09:00", "2030-01-01"]
+)
+async def test_a_run_at_without_a_time_zone_is_refused(api: httpx.AsyncClient, run_at: str) -> None:
+    response = await post(api, "/v1/jobs", {"type": "t", "run_at": run_at})
+    error = assert_error(response, 422, "invalid_request", field="run_at")
+    assert "time zone" in error["message"]
+    assert (await api.get("/v1/jobs")).json()["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("run_at", "stored"),
+    [
+        ("2030-01-01T09:00:00Z", "2030-01-01T09:00:00Z"),
+        ("2030-01-01T09:00:00+02:00", "2030-01-01T07:00:00Z"),
+        ("2030-01-01T09:00:00.5-01:30", "2030-01-01T10:30:00.500000Z"),
+    ],
+)
+async def test_a_run_at_with_a_time_zone_is_stored_in_utc(
+    api: httpx.AsyncClient, run_at: str, stored: str
+) -> None:
+    response = await post(api, "/v1/jobs", {"type": "t", "run_at": run_at})
+    assert response.status_code == 201, response.text
+    assert ts(response.json()["run_at"]) == ts(stored)
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "column"),
+    [
+        (b'{"type":', 1, 9),
+        (b'{\n  "type": "t",\n  "priority": }', 3, 15),
+        (b'{"type": "t",}', 1, 14),
+        (b"not json", 1, 1),
+    ],
+)
+async def test_malformed_json_names_its_line_and_column(
+    api: httpx.AsyncClient, raw: bytes, line: int, column: int
+) -> None:
+    response = await api.post("/v1/jobs", content=raw, headers={"content-type": "application/json"})
+    error = assert_error(response, 400, "invalid_request")
+    assert error["message"].startswith(f"invalid JSON at line {line} column {column}"), error
+    assert "body." not in error["message"]
+    assert error["details"] == {"line": line, "column": column, "reason": ANY_TEXT}
+
+
+async def test_json_nested_too_deeply_names_the_limit(api: httpx.AsyncClient) -> None:
+    for depth in (5_000, 100_000):
+        deep = b'{"type": "t", "payload": ' + b"[" * depth + b"]" * depth + b"}"
+        response = await api.post(
+            "/v1/jobs", content=deep, headers={"content-type": "application/json"}
+        )
+        error = assert_error(response, 400, "invalid_request")
+        assert "nested" in error["message"] and "500 levels" in error["message"], error
+    # Up to the documented limit is always accepted.
+    fine = {"type": "t", "payload": json.loads("[" * 500 + "]" * 500)}
+    response = await api.post("/v1/jobs", content=json.dumps(fine))
+    assert response.status_code == 201, response.text[:300]
+
+
+class _AnyText:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY_TEXT = _AnyText()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import httpx
@@ -40,12 +43,17 @@ def queue() -> str:
 
 
 def cli(
-    *args: str, url: str | None = None, timeout: float = 60
+    *args: str,
+    url: str | None = None,
+    timeout: float = 60,
+    columns: int = 200,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(extra_env or {})
     if url:
         env["ORCHESTRATOR_URL"] = url
-    env["COLUMNS"] = "200"  # wide tables, so ids and states are not wrapped
+    env["COLUMNS"] = str(columns)  # wide tables by default, so ids and states are not cut
     return subprocess.run(
         [ORCHESTRATOR, *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout
     )
@@ -209,3 +217,130 @@ async def _keys_lifecycle(database_url: str) -> None:
     assert again.returncode == 1 and "no active key" in again.stderr
     listed = json.loads(cli("keys", "list", "--json", "--database-url", database_url).stdout)
     assert listed[0]["revoked_at"] is not None
+
+
+# ---- issue 13: first contact ----------------------------------------------------------------
+def dead_job(server_url: str, queue: str, job_type: str = "poison", message: str = "no") -> str:
+    """A job in the DLQ: enqueued with one attempt, leased and failed for good."""
+    with httpx.Client(base_url=server_url) as http:
+        job = http.post("/v1/jobs", json={"type": job_type, "queue": queue, "max_attempts": 1})
+        lease = http.post("/v1/workers/lease", json={"worker_id": "t", "queues": [queue]})
+        (leased,) = lease.json()["leases"]
+        failed = http.post(
+            f"/v1/jobs/{leased['job_id']}/fail",
+            json={
+                "lease_token": leased["lease_token"],
+                "error": {"message": message, "retryable": False},
+            },
+        )
+        assert failed.json()["state"] == "dlq", failed.text
+        return str(job.json()["id"])
+
+
+def test_version() -> None:
+    result = cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip()
+        == f"orchestrator (job-orchestrator) {package_version('job-orchestrator')}"
+    )
+
+
+@pytest.mark.parametrize("command", [["jobs", "submit"], ["jobs", "list"], ["dlq", "redrive"]])
+def test_boolean_flags_read_as_flags_in_help(command: list[str]) -> None:
+    result = cli(*command, "--help", columns=100)
+    assert result.returncode == 0, result.stderr
+    assert "<bool>" not in result.stdout and "BOOLEAN" not in result.stdout, result.stdout
+    assert re.search(r"^\s+--json\s+Print JSON", result.stdout, re.M), result.stdout
+
+
+def test_run_at_needs_a_time_zone_as_in_the_api(server_url: str, queue: str) -> None:
+    naive = cli(
+        "jobs", "submit", "t", "--queue", queue, "--run-at", "2030-01-01T09:00:00", url=server_url
+    )
+    assert naive.returncode == 2, naive.stdout
+    assert "--run-at needs a time zone" in naive.stderr and "2030-01-01T09:00:00Z" in naive.stderr
+    assert cli_json("jobs", "list", "--queue", queue, url=server_url) == {
+        "jobs": [],
+        "next_cursor": None,
+    }
+    for given, stored in (
+        ("2030-01-01T09:00:00Z", "2030-01-01T09:00:00Z"),
+        ("2030-01-01T09:00:00+02:00", "2030-01-01T07:00:00Z"),
+    ):
+        job = cli_json("jobs", "submit", "t", "--queue", queue, "--run-at", given, url=server_url)
+        assert isinstance(job, dict) and job["run_at"] == stored
+
+
+def test_the_next_page_hint_repeats_the_filters(server_url: str, queue: str) -> None:
+    dead = [dead_job(server_url, queue) for _ in range(4)]
+    with httpx.Client(base_url=server_url) as http:
+        http.post("/v1/jobs", json={"type": "other", "queue": queue})  # pending: filtered out
+    first = cli("jobs", "list", "--queue", queue, "--state", "dlq", "--limit", "3", url=server_url)
+    assert first.returncode == 0, first.stderr
+    hint = first.stdout.strip().splitlines()[-1]
+    assert hint.startswith(
+        f"more: orchestrator jobs list --queue {queue} --state dlq --limit 3 --cursor "
+    )
+    rest = cli(*shlex.split(hint.removeprefix("more: orchestrator ")), "--json", url=server_url)
+    page = json.loads(rest.stdout)
+    assert [j["id"] for j in page["jobs"]] == [dead[0]] and page["next_cursor"] is None
+
+    dlq = cli("dlq", "list", "--queue", queue, "--type", "poison", "--limit", "2", url=server_url)
+    hint = dlq.stdout.strip().splitlines()[-1]
+    assert hint.startswith(
+        f"more: orchestrator dlq list --queue {queue} --type poison --limit 2 --cursor "
+    )
+
+
+def test_errors_are_json_with_json(server_url: str) -> None:
+    missing = cli("jobs", "show", "987654321", "--json", url=server_url)
+    assert missing.returncode == 1 and missing.stdout == ""
+    error = json.loads(missing.stderr)["error"]
+    assert error["code"] == "not_found" and "987654321" in error["message"]
+    down = cli("jobs", "list", "--json", url="http://127.0.0.1:9")
+    assert down.returncode == 1
+    assert json.loads(down.stderr)["error"]["code"] == "connection_failed"
+    bad = cli("jobs", "submit", "t", "--payload", "{not json", "--json", url=server_url)
+    assert bad.returncode == 2 and json.loads(bad.stderr)["error"]["code"] == "bad_option"
+    # Without --json, still one line of text.
+    assert cli("jobs", "show", "987654321", url=server_url).stderr.startswith("error: ")
+
+
+def test_tables_keep_state_and_type_readable_at_80_columns(server_url: str, queue: str) -> None:
+    job_type = "send_welcome_email"
+    dead_job(server_url, queue, job_type, "SMTP relay refused the connection: " + "x" * 80)
+    with httpx.Client(base_url=server_url) as http:
+        http.post("/v1/jobs", json={"type": job_type, "queue": queue})
+    table = cli("jobs", "list", "--queue", queue, columns=80, url=server_url)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.rstrip("\n").splitlines()
+    assert all(len(line) <= 80 for line in lines), table.stdout
+    rows = [line for line in lines if job_type[:10] in line]
+    assert len(rows) == 2, table.stdout  # one line per job, not wrapped
+    assert {"dlq", "pending"} == {
+        state for row in rows for state in ("dlq", "pending") if f" {state} " in row
+    }
+
+
+def test_show_marks_where_each_attempt_budget_began(server_url: str, queue: str) -> None:
+    job_id = dead_job(server_url, queue, message="first budget")
+    assert cli("jobs", "retry", job_id, url=server_url).returncode == 0
+    with httpx.Client(base_url=server_url) as http:
+        (leased,) = http.post(
+            "/v1/workers/lease", json={"worker_id": "t", "queues": [queue]}
+        ).json()["leases"]
+        http.post(
+            f"/v1/jobs/{job_id}/fail",
+            json={
+                "lease_token": leased["lease_token"],
+                "error": {"message": "second", "retryable": False},
+            },
+        )
+    shown = cli("jobs", "show", job_id, columns=100, url=server_url)
+    assert shown.returncode == 0, shown.stderr
+    rows = [line for line in shown.stdout.splitlines() if "failed" in line]
+    assert len(rows) == 2, shown.stdout
+    assert rows[0].split()[:2] == ["1", "1"] and rows[1].split()[:3] == ["2", "(redriven)", "1"], (
+        rows
+    )

@@ -5,7 +5,11 @@ Each test works in its own queue, so the tests share one server and still see ex
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from tests.ui.conftest import Server, screenshot
@@ -207,3 +211,102 @@ def test_a_busy_overview(page: Any, ui_server: Server) -> None:
         "() => window.Chart && Chart.getChart(document.getElementById('throughput-chart'))"
     )
     screenshot(page, "overview-busy")
+
+
+# ---- another site's page, open in the same browser ------------------------------------------
+ATTACKER_PAGE = """<!doctype html><html><body>
+<form id="cancel" method="POST" action="{server}/v1/jobs/{pending}/cancel"></form>
+<form id="enqueue" method="POST" action="{server}/v1/jobs" enctype="text/plain">
+  <input name='{{"type":"evil-form","x":"' value='"}}'>
+</form>
+</body></html>"""
+
+ATTACKER_FETCHES = """async (server) => {
+  const plain = {method: "POST", mode: "no-cors", headers: {"content-type": "text/plain"}};
+  const sent = [
+    fetch(server + "/v1/jobs", {...plain, body: JSON.stringify({type: "evil-fetch"})}),
+    fetch(server + "/v1/dlq/redrive", {...plain, body: "{}"}),
+    fetch(server + "/v1/jobs/" + window.pendingId + "/cancel", {method: "POST", mode: "no-cors"}),
+    // A Blob without a type: no Content-Type at all, but the browser still sends Origin.
+    fetch(server + "/v1/jobs", {
+      method: "POST", mode: "no-cors", body: new Blob(['{"type": "evil-blob"}']),
+    }),
+  ];
+  return (await Promise.allSettled(sent)).length;
+}"""
+
+
+@contextlib.contextmanager
+def attacker_site(html: str) -> Iterator[str]:
+    """A page served from another origin (another port on 127.0.0.1)."""
+    body = html.encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_page_on_another_origin_cannot_change_anything(browser: Any, ui_server: Server) -> None:
+    queue = "ui-cross-site"
+    dead = ui_server.dead_job(queue, "stays dead")
+    pending = ui_server.enqueue("victim", queue=queue)["id"]
+    before = ui_server.http.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
+    page_html = ATTACKER_PAGE.format(server=ui_server.base_url, pending=pending)
+    context = browser.new_context()
+    try:
+        with attacker_site(page_html) as attacker_url:
+            page = context.new_page()
+            page.goto(attacker_url)
+            page.evaluate(f"window.pendingId = {pending!r}")
+            assert page.evaluate(ATTACKER_FETCHES, ui_server.base_url) == 4
+            for form in ("cancel", "enqueue"):
+                page.goto(attacker_url)
+                with page.expect_navigation():
+                    page.evaluate(f"document.getElementById({form!r}).submit()")
+                assert "forbidden" in page.content()
+    finally:
+        context.close()
+    assert ui_server.state(pending) == "pending"
+    assert ui_server.state(dead) == "dlq"
+    after = ui_server.http.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
+    assert [(j["id"], j["state"]) for j in after] == [(j["id"], j["state"]) for j in before]
+
+
+def test_the_attempts_of_a_redriven_job_show_where_each_budget_began(
+    page: Any, ui_server: Server
+) -> None:
+    from playwright.sync_api import expect
+
+    queue = "ui-budgets"
+    job_id = ui_server.dead_job(queue, "first budget spent")
+    assert ui_server.http.post(f"/v1/jobs/{job_id}/retry").status_code == 200
+    (lease,) = ui_server.lease(f"worker-{queue}", queue)
+    assert ui_server.fail(lease, "second budget spent", retryable=False) == "dlq"
+
+    page.goto(f"/ui/jobs/{job_id}")
+    expect(page.locator("#attempts > li.attempt")).to_have_count(2)
+    marker = page.locator("#attempts > li.budget-start")
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_attribute("data-budget", "2")
+    expect(marker).to_contain_text("redriven")
+    # Newest first: the second budget's attempt, the marker, then the first budget's.
+    items = page.locator("#attempts > li")
+    expect(items.nth(0)).to_contain_text("second budget spent")
+    expect(items.nth(1)).to_have_class(re.compile("budget-start"))
+    expect(items.nth(2)).to_contain_text("first budget spent")

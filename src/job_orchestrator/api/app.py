@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from job_orchestrator.api import ui
 from job_orchestrator.api.auth import Authenticator, is_loopback, parse_env_keys
+from job_orchestrator.api.csrf import parse_allowed_origins
 from job_orchestrator.api.edge import EdgeMiddleware
 from job_orchestrator.api.errors import install_error_handlers
 from job_orchestrator.api.openapi import install_openapi, operation_id
@@ -145,7 +146,11 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["authorization", "content-type"],
         )
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        allowed_origins=parse_allowed_origins(settings.cors_origins),
+    )
     app.include_router(jobs.router)
     app.include_router(workers.router)
     app.include_router(ops.router)

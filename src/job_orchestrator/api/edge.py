@@ -1,8 +1,10 @@
 """Everything done to every HTTP request before routing, in one ASGI layer.
 
 - the body limit, enforced on the stream: a 10 MiB body is refused without being buffered;
-- every body of this API is JSON: it is read as JSON whatever Content-Type says (curl's default
-  form encoding would otherwise fail with a confusing "valid dictionary" error);
+- requests to ``/v1`` that another site's page made a browser send are refused (403), and so
+  are ``/v1`` bodies declared as anything but JSON (415): see ``api/csrf.py``. A body without
+  a Content-Type is read as JSON (clients that are not browsers often send none; a browser
+  sends Origin with every POST, so the origin rule covers it);
 - security headers on every response.
 
 One layer rather than three: each ASGI middleware costs a call frame and a closure per
@@ -14,7 +16,8 @@ from __future__ import annotations
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from job_orchestrator.api.responses import error_response
+from job_orchestrator.api.csrf import cross_site_reason, is_json_media_type
+from job_orchestrator.api.responses import OrjsonResponse, error_response
 
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 COMMON_HEADERS = [
@@ -38,15 +41,23 @@ class BodyTooLarge(HTTPException):
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, allowed_origins: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.allowed_origins = allowed_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]
+        if scope.get("path", "").startswith("/v1/"):
+            refusal = self._browser_refusal(scope["method"], headers)
+            if refusal is not None:
+                await refusal(scope, receive, _with_security_headers(send, scope["path"]))
+                return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             declared = _header(headers, b"content-length")
             if declared is not None and (
@@ -60,6 +71,45 @@ class EdgeMiddleware:
                 scope = {**scope, "headers": headers}
             receive = self._limited(receive)
         await self.app(scope, receive, _with_security_headers(send, scope.get("path", "")))
+
+    def _browser_refusal(
+        self, method: str, headers: list[tuple[bytes, bytes]]
+    ) -> OrjsonResponse | None:
+        """The answer to a request another site's page sent, or to a non-JSON body; else None.
+        One pass over the headers: this runs for every API call."""
+        origin = fetch_site = content_type = None
+        for key, value in headers:
+            if key == b"origin":
+                origin = value
+            elif key == b"sec-fetch-site":
+                fetch_site = value
+            elif key == b"content-type":
+                content_type = value
+        if origin is not None or fetch_site is not None:
+            reason = cross_site_reason(
+                _text(origin),
+                _text(fetch_site),
+                _text(_header(headers, b"host")) or "",
+                self.allowed_origins,
+            )
+            if reason is not None:
+                return error_response(403, "forbidden", reason)
+        if (
+            content_type is not None
+            and content_type != b"application/json"
+            and method in ("POST", "PUT", "PATCH")
+            and _has_body(headers)
+            and not is_json_media_type(content_type.decode("latin-1"))
+        ):
+            declared = content_type.decode("latin-1")
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"content-type {declared!r} is not accepted: "
+                "request bodies must be sent as application/json",
+                {"content_type": declared},
+            )
+        return None
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -96,6 +146,17 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    length = _header(headers, b"content-length")
+    if length is not None:
+        return length != b"0"
+    return _header(headers, b"transfer-encoding") is not None
 
 
 def _with_security_headers(send: Send, path: str) -> Send:

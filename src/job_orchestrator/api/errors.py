@@ -120,8 +120,37 @@ async def _on_domain_error(_request: Request, error: Exception) -> Response:
     return error_response(status, error.code, error.message, error.details, headers)
 
 
+# Arrays and objects nested this deep always parse; a little deeper (~900 levels, where
+# Python's JSON parser runs out of stack) is refused with a message naming this limit.
+MAX_JSON_NESTING = 500
+
+
+def _invalid_json(error: RequestValidationError) -> Response | None:
+    """Malformed JSON as a place a person can find (FastAPI reports a character offset as if it
+    were a field: ``body.13``)."""
+    for item in error.errors():
+        if item.get("type") != "json_invalid":
+            continue
+        document = error.body if isinstance(error.body, str) else ""
+        offset = item.get("loc", ("body", 0))[-1]
+        offset = offset if isinstance(offset, int) else 0
+        line = document.count("\n", 0, offset) + 1
+        column = offset - (document.rfind("\n", 0, offset) + 1) + 1
+        reason = str(item.get("ctx", {}).get("error") or "malformed")
+        return error_response(
+            400,
+            "invalid_request",
+            f"invalid JSON at line {line} column {column}: {reason}",
+            {"line": line, "column": column, "reason": reason},
+        )
+    return None
+
+
 async def _on_validation_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
+    invalid_json = _invalid_json(error)
+    if invalid_json is not None:
+        return invalid_json
     errors = list(error.errors())
     return error_response(
         422, "invalid_request", describe_validation_errors(errors), _safe_details(errors)
@@ -144,6 +173,14 @@ def _allowed_methods(request: Request) -> str:
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
+    if isinstance(error.__cause__, RecursionError):  # FastAPI's "error parsing the body"
+        return error_response(
+            400,
+            "invalid_request",
+            "request body: JSON nested too deeply; arrays and objects may nest up to "
+            f"{MAX_JSON_NESTING} levels",
+            {"max_nesting": MAX_JSON_NESTING},
+        )
     code = CODE_BY_STATUS.get(error.status_code, "error")
     message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
     headers = dict(error.headers) if error.headers else None

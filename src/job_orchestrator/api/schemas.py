@@ -66,6 +66,9 @@ def json_schema_typed(name: str, kind: Any, value: Any) -> Any:
         return value
     if kind in (int, float) and isinstance(value, bool):
         raise ValueError(f"{name} must be a number, not a boolean")
+    if kind in (int, float) and isinstance(value, str):
+        # Pydantic's lax mode would read "3" as 3; the schema says integer (or number).
+        raise ValueError(f"{name} must be a number, not a string")
     if kind is bool and not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false")
     if kind is datetime and not isinstance(value, str | datetime):
@@ -130,6 +133,17 @@ class EnqueueRequest(Strict):
     lease_seconds: float = Field(default=30.0, ge=0.1, le=MAX_SECONDS, allow_inf_nan=False)
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     idempotency_key: Name | None = None
+
+    @field_validator("run_at", mode="after")
+    @classmethod
+    def _run_at_has_a_zone(cls, value: datetime | None) -> datetime | None:
+        # One rule for the API and the CLI: a time without a zone is refused, never guessed.
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(
+                "run_at needs a time zone (RFC 3339), e.g. 2030-01-01T09:00:00Z or "
+                "2030-01-01T09:00:00+02:00"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_schedule(self) -> EnqueueRequest:

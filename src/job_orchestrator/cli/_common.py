@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shlex
 from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
@@ -42,7 +43,29 @@ ApiKey = Annotated[
         show_envvar=True,
     ),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+
+
+class _Output:
+    """Whether this run prints JSON: errors then take the API's envelope too (on stderr)."""
+
+    as_json = False
+
+
+def _json_output(value: bool) -> bool:
+    # Runs while the options are parsed, before the command: errors it raises are JSON then.
+    _Output.as_json = _Output.as_json or value
+    return value
+
+
+AsJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print JSON instead of a table (errors too, on stderr)",
+        callback=_json_output,
+        is_eager=True,
+    ),
+]
 
 # Exit statuses, so scripts can tell outcomes apart.
 EXIT_ERROR = 1  # the server refused the request, or could not be reached
@@ -50,8 +73,15 @@ EXIT_JOB_FAILED = 3  # `jobs wait`: the job ended in the DLQ or was cancelled
 EXIT_TIMEOUT = 4  # `jobs wait`: still running when the timeout ran out
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+def fail(
+    message: str, code: int = EXIT_ERROR, *, error_code: str = "error", details: Any = None
+) -> NoReturn:
+    """One line on stderr, or with --json the API's error envelope, and exit status ``code``."""
+    if _Output.as_json:
+        envelope = {"error": {"code": error_code, "message": message, "details": details}}
+        typer.echo(orjson.dumps(plain(envelope)).decode(), err=True)
+    else:
+        typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -64,16 +94,19 @@ def client(url: str | None, api_key: str | None) -> Iterator[Client]:
     except ConnectionFailed:
         fail(
             f"cannot reach the server at {the_client.url} "
-            "(is it running? set --url or ORCHESTRATOR_URL)"
+            "(is it running? set --url or ORCHESTRATOR_URL)",
+            error_code="connection_failed",
+            details={"url": the_client.url},
         )
     except Unauthorized as error:
-        fail(f"{error.message} (set --api-key or ORCHESTRATOR_API_KEY)")
+        fail(f"{error.message} (set --api-key or ORCHESTRATOR_API_KEY)", error_code=error.code)
     except JobError as error:
-        fail(error.message, EXIT_JOB_FAILED)
+        fail(error.message, EXIT_JOB_FAILED, error_code=error.code, details=error.details)
     except WaitTimeout as error:
-        fail(error.message, EXIT_TIMEOUT)
+        fail(error.message, EXIT_TIMEOUT, error_code=error.code, details=error.details)
     except OrchestratorError as error:
-        fail(f"{error.message} ({error.code})")
+        message = error.message if _Output.as_json else f"{error.message} ({error.code})"
+        fail(message, error_code=error.code, details=error.details)
     finally:
         the_client.close()
 
@@ -106,11 +139,42 @@ def parse_json(text: str, option: str) -> Any:
             with open(text[1:], encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as error:
-            fail(f"{option}: cannot read {text[1:]}: {error.strerror}", 2)
+            fail(f"{option}: cannot read {text[1:]}: {error.strerror}", 2, error_code="bad_option")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        fail(f"{option} is not valid JSON: {error}", 2)
+        fail(f"{option} is not valid JSON: {error}", 2, error_code="bad_option")
+
+
+def parse_zoned_time(text: str | None, option: str) -> datetime | None:
+    """An RFC 3339 time with its zone (``Z`` or ``+02:00``): the API's rule, so a time never
+    means UTC to one and local time to the other. A time without a zone is refused."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(
+            f"{option}: {text!r} is not a time (e.g. 2030-01-01T09:00:00Z)",
+            2,
+            error_code="bad_option",
+        )
+    if value.utcoffset() is None:
+        fail(
+            f"{option} needs a time zone: {text}Z for UTC, or an offset such as {text}+02:00",
+            2,
+            error_code="bad_option",
+        )
+    return value
+
+
+def next_page_hint(command: str, cursor: str, filters: dict[str, Any]) -> str:
+    """The command for the next page, with the filters of this one (else page 2 is another list)."""
+    words = [command]
+    for option, value in filters.items():
+        if value is not None:
+            words += [option, shlex.quote(str(value))]
+    return f"more: {' '.join(words)} --cursor {shlex.quote(cursor)}"
 
 
 def short(value: Any, width: int = 60) -> str:
@@ -122,3 +186,8 @@ def short(value: Any, width: int = 60) -> str:
 
 def when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_when(value: datetime | None) -> str:
+    """Month, day and time: a table's column at 80 columns (``show`` has the full date)."""
+    return "" if value is None else value.strftime("%m-%d %H:%M:%S")

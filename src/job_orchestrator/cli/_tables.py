@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from job_orchestrator.cli._common import short, when
+from job_orchestrator.cli._common import short, short_when, when
+from job_orchestrator.domain.budgets import budget_numbers
 from job_orchestrator.sdk import Attempt, Job
 
 STATE_STYLE = {
@@ -18,6 +22,14 @@ STATE_STYLE = {
     "cancelled": "magenta",
 }
 
+# One space between columns and no outer border: every column counts at 80 columns.
+COMPACT: dict[str, Any] = {
+    "box": box.SIMPLE_HEAD,
+    "padding": (0, 1, 0, 0),
+    "show_edge": False,
+    "pad_edge": False,
+}
+
 
 def _error_message(error: object) -> str:
     if isinstance(error, dict):
@@ -25,20 +37,34 @@ def _error_message(error: object) -> str:
     return short(error)
 
 
+def _cut(value: str) -> Text:
+    """A cell kept on one line, cut with an ellipsis when its column is narrowed."""
+    return Text(value, no_wrap=True, overflow="ellipsis")
+
+
 def jobs_table(jobs: Sequence[Job], *, title: str | None = None) -> Table:
-    table = Table("id", "queue", "type", "state", "attempts", "prio", "updated", "last error")
-    table.title = title
+    # At 80 columns id, state, tries and time keep their text whole (no_wrap columns are never
+    # narrowed); the error, then the type and the queue give way, cut rather than wrapped.
+    table = Table(title=title, **COMPACT)
+    table.add_column("id", no_wrap=True)
+    table.add_column("queue", max_width=16)
+    table.add_column("type", max_width=28)
+    table.add_column("state", no_wrap=True)
+    table.add_column("tries", no_wrap=True)
+    table.add_column("prio", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    table.add_column("last error")
     for job in jobs:
         style = STATE_STYLE.get(job.state.value, "")
         table.add_row(
             job.id,
-            job.queue,
-            job.type,
-            f"[{style}]{job.state.value}[/]" if style else job.state.value,
+            _cut(job.queue),
+            _cut(job.type),
+            Text(job.state.value, style=style),
             f"{job.attempts}/{job.max_attempts}",
             str(job.priority),
-            when(job.updated_at),
-            short(_error_message(job.last_error) if job.last_error else None, 50),
+            short_when(job.updated_at),
+            _cut(short(_error_message(job.last_error) if job.last_error else None, 120)),
         )
     return table
 
@@ -71,16 +97,32 @@ def job_table(job: Job) -> Table:
 
 
 def attempts_table(attempts: Sequence[Attempt]) -> Table:
-    table = Table("attempt", "worker", "leased", "finished", "outcome", "error", title="attempts")
-    for attempt in attempts:
-        table.add_row(
+    table = Table(title="attempts", **COMPACT)
+    per_budget = budget_numbers([a.attempt for a in attempts])
+    several = bool(per_budget) and per_budget[-1] > 1
+    if several:
+        table.add_column("budget", no_wrap=True)
+    for name in ("attempt", "leased", "finished", "outcome"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("worker", max_width=24)
+    table.add_column("error")
+    for index, attempt in enumerate(attempts):
+        budget = per_budget[index]
+        begins = index > 0 and budget != per_budget[index - 1]
+        if begins:
+            table.add_section()
+        cells: list[str | Text] = [
             str(attempt.attempt),
-            attempt.worker_id,
-            when(attempt.leased_at),
-            when(attempt.finished_at),
+            short_when(attempt.leased_at),
+            short_when(attempt.finished_at),
             attempt.outcome or "running",
-            short(_error_message(attempt.error) if attempt.error else None, 60),
-        )
+            _cut(attempt.worker_id),
+            _cut(short(_error_message(attempt.error) if attempt.error else None, 120)),
+        ]
+        if several:
+            label = f"{budget} (redriven)" if begins else (str(budget) if index == 0 else "")
+            cells.insert(0, label)
+        table.add_row(*cells)
     return table
 
 

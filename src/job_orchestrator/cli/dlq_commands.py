@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from job_orchestrator.cli._common import ApiKey, AsJson, Url, client, print_json
+from job_orchestrator.cli._common import ApiKey, AsJson, Url, client, next_page_hint, print_json
 from job_orchestrator.cli._tables import jobs_table, show
 
 app = typer.Typer(help="Inspect and redrive the dead-letter queue.", no_args_is_help=True)
@@ -33,7 +33,8 @@ def list_dlq(
         return
     show(jobs_table(page.jobs, title="dead-letter queue"))
     if page.next_cursor:
-        typer.echo(f"more: --cursor {page.next_cursor}")
+        filters = {"--queue": queue, "--type": job_type, "--limit": limit if limit != 50 else None}
+        typer.echo(next_page_hint("orchestrator dlq list", page.next_cursor, filters))
 
 
 @app.command()

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from job_orchestrator.cli._common import ApiKey, AsJson, Url, client, parse_json, print_json
+from job_orchestrator.cli._common import (
+    ApiKey,
+    AsJson,
+    Url,
+    client,
+    next_page_hint,
+    parse_json,
+    parse_zoned_time,
+    print_json,
+)
 from job_orchestrator.cli._tables import attempts_table, job_table, jobs_table, show
 from job_orchestrator.sdk import Client, JobState, NotFound, RetryPolicy, WaitTimeout
 
 app = typer.Typer(help="Submit, inspect, cancel and retry jobs.", no_args_is_help=True)
 
 JobId = Annotated[str, typer.Argument(help="Job id")]
+DEFAULT_LIMIT = 50
 
 
 @app.command()
@@ -26,7 +35,11 @@ def submit(
     priority: Annotated[int | None, typer.Option(min=0, max=9, help="0 runs first")] = None,
     delay: Annotated[float | None, typer.Option(min=0, help="Run after this many seconds")] = None,
     run_at: Annotated[
-        datetime | None, typer.Option(help="Run at this time (local time unless it has a zone)")
+        str | None,
+        typer.Option(
+            metavar="TIME",
+            help="Run at this RFC 3339 time, with its zone: 2030-01-01T09:00:00Z or ...+02:00",
+        ),
     ] = None,
     max_attempts: Annotated[int | None, typer.Option(min=1)] = None,
     lease_seconds: Annotated[float | None, typer.Option(help="Lease length")] = None,
@@ -46,7 +59,7 @@ def submit(
         "queue": queue,
         "priority": priority,
         "delay_seconds": delay,
-        "run_at": run_at,
+        "run_at": parse_zoned_time(run_at, "--run-at"),
         "max_attempts": max_attempts,
         "lease_seconds": lease_seconds,
         "timeout_seconds": timeout,
@@ -79,7 +92,7 @@ def list_jobs(
     queue: Annotated[str | None, typer.Option(help="Only this queue")] = None,
     state: Annotated[JobState | None, typer.Option(help="Only this state")] = None,
     job_type: Annotated[str | None, typer.Option("--type", help="Only this job type")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page")] = None,
     url: Url = None,
     api_key: ApiKey = None,
@@ -99,7 +112,13 @@ def list_jobs(
         return
     show(jobs_table(page.jobs))
     if page.next_cursor:
-        typer.echo(f"more: --cursor {page.next_cursor}")
+        filters = {
+            "--queue": queue,
+            "--state": state.value if state else None,
+            "--type": job_type,
+            "--limit": limit if limit != DEFAULT_LIMIT else None,
+        }
+        typer.echo(next_page_hint("orchestrator jobs list", page.next_cursor, filters))
 
 
 @app.command("show")

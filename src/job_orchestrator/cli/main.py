@@ -6,6 +6,9 @@ only when run); ``worker``, ``jobs`` and ``dlq`` use the SDK over HTTP.
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+from typing import Annotated
+
 import typer
 
 from job_orchestrator.cli import (
@@ -25,7 +28,29 @@ app = typer.Typer(
     add_completion=False,
     # One-line errors come from the commands; a traceback would hide them.
     pretty_exceptions_enable=False,
+    # Click's plain help: flags read as flags (rich help shows `--json <bool>`).
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"orchestrator (job-orchestrator) {package_version('job-orchestrator')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """job-orchestrator: lease-based job orchestration."""
+
+
 server_commands.register(app)
 app.command("worker")(worker)
 app.add_typer(jobs_commands.app, name="jobs")

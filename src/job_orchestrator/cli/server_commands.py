@@ -64,21 +64,88 @@ def server(
     except ValidationError as error:  # e.g. ORCHESTRATOR_RETAIN_DLQ=3 weeks: one clear line
         typer.echo(f"error: {settings_error_line(error)}", err=True)
         raise typer.Exit(2) from None
-    serve(settings)
+    env_keys = _parse_env_keys(settings)
+    reachable = _prepare_database(settings)
+    _check_authentication(settings, bool(env_keys), reachable)
+    # Migrated (or checked) above: the server processes need not do it again.
+    serve(settings.model_copy(update={"auto_migrate": False}))
+
+
+def _prepare_database(settings: Any) -> bool:
+    """Migrate or check the schema before serving, so a database the server cannot use is one
+    line and exit status 1 rather than a traceback from inside uvicorn's startup."""
+    from job_orchestrator.store.migrate import DatabaseProblem, check_schema, migrate_reporting
+
+    url = settings.resolved_database_url
+    try:
+        if settings.should_auto_migrate:
+            for revision in migrate_reporting(url):
+                typer.echo(f"migrated: applied {revision}", err=True)
+        else:
+            check_schema(url)
+        return True
+    except DatabaseProblem as problem:
+        if not problem.unreachable:
+            typer.echo(f"error: {problem.message}", err=True)
+            raise typer.Exit(1) from None
+        # Down, not misconfigured: serve anyway (on loopback the API decides about keys once
+        # the database answers); /readyz answers 503 until then.
+        typer.echo(
+            f"warning: {problem.message}; serving anyway, /readyz is 503 until it answers", err=True
+        )
+        return False
+
+
+def _parse_env_keys(settings: Any) -> dict[str, Any]:
+    from job_orchestrator.api.auth import parse_env_keys
+
+    try:
+        return parse_env_keys(settings.api_keys)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _check_authentication(settings: Any, env_keys: bool, database_answers: bool) -> None:
+    """What the app would refuse at startup (api/app.py::make_authenticator), said here in one
+    line: inside uvicorn's startup it is a traceback."""
+    from job_orchestrator.api.auth import is_loopback
+
+    if env_keys or settings.require_auth or is_loopback(settings.host):
+        return
+    if database_answers:
+
+        async def count(keys: Any) -> int:
+            return int(await keys.count_active())
+
+        if _with_keys(settings.resolved_database_url, count) > 0:
+            return
+    reason = "no API keys exist" if database_answers else "the database cannot say which keys exist"
+    typer.echo(
+        f"error: refusing to serve on {settings.host} without authentication ({reason}): set "
+        "ORCHESTRATOR_API_KEYS (e.g. producer:KEY,worker:KEY2) or create keys with "
+        "`orchestrator keys create`, or bind to 127.0.0.1",
+        err=True,
+    )
+    raise typer.Exit(1)
 
 
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema (safe to run again)."""
-    from job_orchestrator.store.migrate import migrate as run_migrations
-    from job_orchestrator.store.urls import normalize_database_url
+    from job_orchestrator.store.migrate import DatabaseProblem, migrate_reporting, safe_url
 
-    url = normalize_database_url(database_url)
     try:
-        run_migrations(url)
-    except Exception as error:  # one clear line, not a traceback, for a CLI user
-        typer.echo(f"error: migration failed: {type(error).__name__}: {error}", err=True)
-        raise typer.Exit(1) from error
-    typer.echo(f"database is up to date ({url.split('://', 1)[0]})")
+        applied = migrate_reporting(database_url or "")
+    except DatabaseProblem as problem:  # one clear line, not a traceback, for a CLI user
+        typer.echo(f"error: {problem.message}", err=True)
+        raise typer.Exit(1) from None
+    where = safe_url(database_url or "")
+    if not applied:
+        typer.echo(f"{where}: already up to date, nothing to apply")
+    for revision in applied:
+        typer.echo(f"applied {revision}")
+    if applied:
+        typer.echo(f"{where}: migrated to {applied[-1].split()[0]}")
 
 
 keys_app = typer.Typer(help="API keys stored in the database (only their hash is kept).")

@@ -4,7 +4,8 @@ The fields are listed one by one, not taken from a model dump, so a field added 
 later changes no fingerprint already stored: add it here only when it is not at its default.
 The document is the one the API hashed before this function existed (pydantic's JSON form of
 the request, times ending in ``Z`` for UTC), so keys stored by earlier versions still match.
-``owner`` is not part of the request, and never was.
+``owner`` is not part of the request, and never was: it scopes the key instead
+(``scoped_key``).
 """
 
 from __future__ import annotations
@@ -44,3 +45,16 @@ def _iso(value: datetime | None) -> str | None:
         return None
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# Between owner and key in a stored key. Keys cannot hold NUL and PostgreSQL text neither, so a
+# control character that no key id contains stands in; unowned keys (auth off) are stored bare.
+_OWNER_SEPARATOR = "\x1f"
+
+
+def scoped_key(job: NewJob) -> str | None:
+    """The idempotency key as stored: per owner, so an API key reusing another's key (with an
+    identical body) gets a job of its own, never the other owner's."""
+    if job.idempotency_key is None or job.owner is None:
+        return job.idempotency_key
+    return f"{job.owner}{_OWNER_SEPARATOR}{job.idempotency_key}"

@@ -28,7 +28,7 @@ from job_orchestrator.domain.errors import (
     LeaseLost,
     StoreUnavailable,
 )
-from job_orchestrator.domain.fingerprint import fingerprint
+from job_orchestrator.domain.fingerprint import fingerprint, scoped_key
 from job_orchestrator.domain.models import (
     ApiKeyRecord,
     Attempt,
@@ -189,24 +189,23 @@ class SqlStore(Store):
         self, conn: AsyncConnection, jobs: Sequence[NewJob], now: datetime | None
     ) -> list[EnqueueResult]:
         fingerprints = [fingerprint(j) if j.idempotency_key else "" for j in jobs]
-        keys = sorted({j.idempotency_key for j in jobs if j.idempotency_key})
-        known: dict[str, tuple[int | None, str]] = {}  # key -> (existing job id, fingerprint)
-        if keys:
-            rows = await conn.execute(self._q.jobs.find_idempotency_keys, {"keys": keys})
-            known = {r.key: (r.job_id, r.fingerprint) for r in rows}
+        scoped = [scoped_key(j) for j in jobs]
+        # key as stored -> (existing job id, fingerprint)
+        known = await self._known_idempotency_keys(conn, jobs, scoped)
         # Which request positions create a job, and which reuse one (by key).
         to_insert: list[int] = []
         reuse: dict[int, str] = {}
         for i, job in enumerate(jobs):
-            key = job.idempotency_key
+            key = scoped[i]
             if key is None:
                 to_insert.append(i)
                 continue
             if key in known:
                 if known[key][1] != fingerprints[i]:
                     raise IdempotencyConflict(
-                        f"idempotency_key {key!r} was used before with a different request",
-                        details={"idempotency_key": key},
+                        f"idempotency_key {job.idempotency_key!r} was used before with a "
+                        "different request",
+                        details={"idempotency_key": job.idempotency_key},
                     )
                 reuse[i] = key
                 continue
@@ -217,7 +216,7 @@ class SqlStore(Store):
             inserted = await self._insert_jobs(conn, [jobs[i] for i in to_insert], now)
             created = dict(zip(to_insert, inserted, strict=True))
         for i, new in created.items():
-            key = new.idempotency_key
+            key = scoped[i]
             if key is None:
                 continue
             known[key] = (new.id, fingerprints[i])
@@ -238,6 +237,27 @@ class SqlStore(Store):
                 assert job_id is not None
                 results.append(EnqueueResult(existing[job_id], created=False))
         return results
+
+    async def _known_idempotency_keys(
+        self, conn: AsyncConnection, jobs: Sequence[NewJob], scoped: Sequence[str | None]
+    ) -> dict[str, tuple[int | None, str]]:
+        """The stored keys these jobs use, by key as stored. A row written before keys were
+        scoped per owner holds the bare key: it counts for its own job's owner only."""
+        wanted = {k for k in scoped if k is not None}
+        wanted |= {j.idempotency_key for j in jobs if j.idempotency_key and j.owner is not None}
+        if not wanted:
+            return {}
+        rows = await conn.execute(self._q.jobs.find_idempotency_keys, {"keys": sorted(wanted)})
+        stored = {r.key: r for r in rows}
+        known: dict[str, tuple[int | None, str]] = {}
+        for job, key in zip(jobs, scoped, strict=True):
+            row = stored.get(key) if key is not None else None
+            if row is None and job.owner is not None and job.idempotency_key is not None:
+                legacy = stored.get(job.idempotency_key)
+                row = legacy if legacy is not None and legacy.owner == job.owner else None
+            if row is not None and key is not None:
+                known[key] = (row.job_id, row.fingerprint)
+        return known
 
     @abstractmethod
     async def _insert_jobs(

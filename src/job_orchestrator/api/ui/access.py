@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
 from job_orchestrator.api.auth import Authenticator, Principal, Scope
+from job_orchestrator.api.csrf import cross_site_reason
 from job_orchestrator.api.errors import Forbidden, Unauthorized
 
 COOKIE = "jo_ui_key"
@@ -54,20 +54,16 @@ async def principal_of(request: Request) -> Principal:
 
 
 def check_same_origin(request: Request) -> None:
-    """Refuse a POST that a page of another site made. Browsers send Origin, but as "null"
-    under this server's ``Referrer-Policy: no-referrer``; Sec-Fetch-Site then decides."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null":
-        if urlsplit(origin).netloc != request.headers.get("host", ""):
-            raise CrossSiteRequest(f"a form on {origin} cannot act on this dashboard")
-        return
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site:
-        if fetch_site not in ("same-origin", "none"):
-            raise CrossSiteRequest("a form on another site cannot act on this dashboard")
-        return
-    if origin == "null":
-        raise CrossSiteRequest("a form from an opaque origin cannot act on this dashboard")
+    """Refuse a POST that a page of another site made (the API's rule, api/csrf.py). No origin
+    is allowed here, even one ORCHESTRATOR_CORS_ORIGINS names: only the dashboard's own forms
+    act on it."""
+    reason = cross_site_reason(
+        request.headers.get("origin"),
+        request.headers.get("sec-fetch-site"),
+        request.headers.get("host", ""),
+    )
+    if reason is not None:
+        raise CrossSiteRequest(f"{reason}: it cannot act on this dashboard")
 
 
 def ui_require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:

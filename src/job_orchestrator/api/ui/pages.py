@@ -34,6 +34,7 @@ from job_orchestrator.api.ui.access import (
     authenticator,
     check_same_origin,
 )
+from job_orchestrator.domain.budgets import budget_numbers
 from job_orchestrator.domain.errors import DomainError, JobNotFound
 from job_orchestrator.domain.models import Job
 from job_orchestrator.domain.states import Event, JobState, next_state
@@ -290,6 +291,8 @@ async def job_page(job_id: str, request: Request, _who: UiReader) -> Response:
         "title": f"Job {job.id}",
         "job": job,
         "attempts": list(reversed(attempts)),
+        # Newest first, like the attempts: where a redrive began a fresh budget.
+        "budgets": list(reversed(budget_numbers([a.attempt for a in attempts]))),
         "actions": _actions(job),
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "now": await service.db_now(),

@@ -64,7 +64,9 @@ class JobStatements:
             self.insert_jobs = text(self._insert_jobs_sql())
         self.find_idempotency_keys = listed(
             d,
-            "SELECT key, job_id, fingerprint FROM job_idempotency_keys "
+            # The job's owner: keys stored before they were scoped match only their owner.
+            "SELECT key, job_id, fingerprint, jobs.owner FROM job_idempotency_keys "
+            "JOIN jobs ON jobs.id = job_idempotency_keys.job_id "
             f"WHERE {d.any_of('key', 'keys', 'text')}",
             "keys",
         )
