@@ -28,13 +28,10 @@ def direct_url(postgres_template: PostgresTemplate) -> Iterator[str]:
 
 
 @pytest.fixture
-def bouncer_url(
-    pgbouncer: PgBouncer, direct_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def bouncer_url(pgbouncer: PgBouncer, direct_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("ORCHESTRATOR_LISTEN_DATABASE_URL", raising=False)
     monkeypatch.delenv("ORCHESTRATOR_PGBOUNCER", raising=False)
-    yield pgbouncer.url_for(direct_url)
-    pgbouncer.forget(direct_url.rsplit("/", 1)[1])
+    return pgbouncer.url_for(direct_url)
 
 
 async def test_auto_detects_the_pooler_and_a_direct_connection(

@@ -8,7 +8,6 @@ is missing or does not start fails the run instead of skipping.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -18,7 +17,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 
 from tests.support.databases import IN_CI, PG_ADMIN_DSN
@@ -64,7 +62,6 @@ class PgBouncer:
             "max_client_conn = 2000\n"
             "server_idle_timeout = 10\n"
             "autodb_idle_timeout = 30\n"
-            f"admin_users = {target.username or 'postgres'}\n"
             f"logfile = {self.directory / 'pgbouncer.log'}\n"
             f"pidfile = {self.directory / 'pgbouncer.pid'}\n"
         )
@@ -95,23 +92,6 @@ class PgBouncer:
         parts = urlsplit(direct_url)
         user = parts.username or "postgres"
         return f"postgresql://{user}@127.0.0.1:{self.port}{parts.path}"
-
-    def forget(self, database: str) -> None:
-        """Close PgBouncer's connections to ``database`` (before it is dropped: a server
-        connection PgBouncer opens meanwhile would make DROP DATABASE fail)."""
-        asyncio.run(self._admin(f'KILL "{database}"'))
-
-    async def _admin(self, command: str) -> None:
-        # The admin console speaks the simple query protocol only: execute() without arguments.
-        console = await asyncpg.connect(
-            f"postgresql://postgres@127.0.0.1:{self.port}/pgbouncer",
-            timeout=5,
-            statement_cache_size=0,
-        )
-        try:
-            await console.execute(command)
-        finally:
-            await console.close()
 
     def log(self) -> str:
         path = self.directory / "pgbouncer.log"
