@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install check lint format ui-deps client-generator test test-fast fuzz demo verify benchmark bench-install up down reset logs clean
+.PHONY: install check lint format ui-deps client-generator pgbouncer-deps test test-fast fuzz demo verify benchmark bench-install up down reset logs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,20 @@ $(GEN_VENV)/.installed: tests/generated_client/requirements.txt | $(STAMP)
 
 client-generator: $(GEN_VENV)/.installed ## openapi-python-client for the generated-client test
 
-test: install ui-deps client-generator ## the whole suite, SQLite and PostgreSQL
+
+# The pgbouncer backend (tests/support/pgbouncer.py) starts Debian's pgbouncer; without it those
+# tests skip (with CI=true, fail).
+pgbouncer-deps: ## install Debian's pgbouncer for the PgBouncer test backend, when root and apt-get can
+	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer) \
+		|| echo "pgbouncer-deps: apt-get could not install pgbouncer: its tests will skip"; \
+	else \
+		echo "pgbouncer-deps: pgbouncer is missing and installing it needs root and apt-get:" \
+			"the pgbouncer tests will skip; run: sudo apt-get install pgbouncer"; \
+	fi
+
+test: install ui-deps client-generator pgbouncer-deps ## the whole suite: SQLite, PostgreSQL, PostgreSQL through PgBouncer
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## skip the multi-process tests

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +40,11 @@ class Settings(BaseSettings):
     # keep it under the idle timeout of any proxy in front of the server.
     max_wait_seconds: float = Field(default=30.0, ge=0, le=30)
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    # PostgreSQL behind a transaction pooler (docs/deploy.md): auto detects one on the first
+    # connection; transaction / off say so. Without a direct listen URL there, other processes'
+    # enqueues are seen by polling (poll_interval) instead of by NOTIFY.
+    pgbouncer: Literal["auto", "transaction", "off"] = "auto"
+    listen_database_url: str | None = None
 
     # Auth: `scope[+scope]:key` entries; keys created with `orchestrator keys create` count too.
     api_keys: str | None = None

@@ -53,7 +53,10 @@ def create_app(
             # Alembic runs its own event loop; keep it off ours.
             await asyncio.to_thread(migrate, settings.resolved_database_url)
         the_store = store or open_store(
-            settings.resolved_database_url, pool_size=settings.db_pool_size
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            pgbouncer=settings.pgbouncer,
+            listen_url=settings.listen_database_url,
         )
         service = JobService(
             the_store,

@@ -11,8 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
-from job_orchestrator.store.urls import normalize_database_url
+from job_orchestrator.store.urls import dialect_of, normalize_database_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -40,8 +41,24 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         )
 
 
+def engine_for(database_url: str) -> AsyncEngine:
+    """A short-lived engine: PostgreSQL's connects the way the server does (any libpq URL,
+    PgBouncer-safe; see store/pg_engine.py)."""
+    url = normalize_database_url(database_url)
+    if dialect_of(url) == "postgresql":
+        from job_orchestrator.store.pg_engine import (
+            PgConnector,
+            create_postgres_engine,
+            pooler_mode_from_env,
+        )
+
+        connector = PgConnector(url, mode=pooler_mode_from_env())
+        return create_postgres_engine(connector, poolclass=NullPool)
+    return create_async_engine(url)
+
+
 async def is_up_to_date(database_url: str) -> bool:
-    engine = create_async_engine(normalize_database_url(database_url))
+    engine = engine_for(database_url)
     try:
         return await current_revision(engine) == head_revision()
     finally:

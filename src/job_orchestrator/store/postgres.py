@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -13,8 +14,9 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import TextClause, event
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from job_orchestrator.domain.errors import StoreUnavailable
 from job_orchestrator.domain.models import (
     Completed,
     Completion,
@@ -27,6 +29,13 @@ from job_orchestrator.domain.models import (
 from job_orchestrator.store.base import QueueReadyCallback
 from job_orchestrator.store.dialect import POSTGRESQL
 from job_orchestrator.store.errors import is_unavailable, translate_errors
+from job_orchestrator.store.pg_engine import (
+    LISTEN_URL_ENV,
+    PgConnector,
+    PoolerMode,
+    create_postgres_engine,
+    pooler_mode_from_env,
+)
 from job_orchestrator.store.raw_statements import RawStatements
 from job_orchestrator.store.rows import (
     completion_key,
@@ -36,7 +45,7 @@ from job_orchestrator.store.rows import (
     job_of,
 )
 from job_orchestrator.store.sql_store import SqlStore
-from job_orchestrator.store.urls import asyncpg_dsn, normalize_database_url
+from job_orchestrator.store.statements.connections import ACCEPTS_WRITES
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +65,24 @@ def _identity(value: str) -> str:
 
 
 class PostgresStore(SqlStore):
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10) -> None:
-        engine = create_async_engine(
-            normalize_database_url(url),
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        max_overflow: int = 10,
+        pgbouncer: PoolerMode | None = None,
+        listen_url: str | None = None,
+    ) -> None:
+        """``pgbouncer`` and ``listen_url`` default to ``ORCHESTRATOR_PGBOUNCER`` and
+        ``ORCHESTRATOR_LISTEN_DATABASE_URL``, so the CLI and migrations agree with the server."""
+        self._connector = PgConnector(
+            url,
+            mode=pgbouncer or pooler_mode_from_env(),
+            server_settings={"application_name": "job-orchestrator"},
+        )
+        engine = create_postgres_engine(
+            self._connector,
             # Sized for the steady state: overflow connections are closed on return, and a
             # connection opened per request (TLS negotiation, statement preparation) was seen
             # to cost more than the request itself.
@@ -69,16 +93,16 @@ class PostgresStore(SqlStore):
             json_deserializer=_identity,
             # No pre-ping (a round trip per checkout on the hot path): a dead connection is
             # detected on use, SQLAlchemy invalidates the pool, and the request answers 503.
-            connect_args={
-                "timeout": 5,
-                "command_timeout": 60,
-                "server_settings": {"application_name": "job-orchestrator"},
-            },
         )
         super().__init__(POSTGRESQL, engine, engine)
         # Same pool, no BEGIN/COMMIT: for the operations that are one statement (see _statement).
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._dsn = asyncpg_dsn(url)
+        listen_url = listen_url or os.environ.get(LISTEN_URL_ENV) or None
+        # LISTEN needs a session of its own: never through a transaction pooler (see
+        # _listen_forever), so a direct URL when one is given.
+        self._listen_connector = (
+            PgConnector(listen_url, mode="off") if listen_url else self._connector
+        )
         self._listener: asyncio.Task[None] | None = None
         self._raw = RawStatements(engine.dialect)
         # Backend pids of this process's pooled connections: their NOTIFYs were already
@@ -145,6 +169,11 @@ class PostgresStore(SqlStore):
         block[1].update(queues)
 
     def _note_backend(self, dbapi_connection: Any, _record: Any) -> None:
+        if self._connector.pooled:
+            # The pid a pooler hands out is not a backend's: NOTIFYs name the real backend, so
+            # none would match (and a chance match would skip another server's wake-up). Our own
+            # wake-ups come back through the LISTEN connection: one extra look each.
+            return
         driver = getattr(dbapi_connection, "driver_connection", None)
         if isinstance(driver, asyncpg.Connection):
             self._own_backends.add(driver.get_server_pid())
@@ -314,7 +343,10 @@ class PostgresStore(SqlStore):
         while True:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(self._dsn, timeout=5)
+                if await self._listen_connector.behind_pooler():
+                    self._poll_only()
+                    return
+                connection = await self._listen_connector.connect()
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
@@ -333,6 +365,28 @@ class PostgresStore(SqlStore):
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=1)
             await asyncio.sleep(_LISTEN_RETRY_SECONDS)
+
+    def _poll_only(self) -> None:
+        log.warning(
+            "PostgreSQL is behind a transaction pooler (PgBouncer) and no direct URL is set "
+            "for LISTEN (%s): long polls see jobs enqueued through other server processes "
+            "at their next poll (ORCHESTRATOR_POLL_INTERVAL) instead of at once",
+            LISTEN_URL_ENV,
+        )
+
+    async def ping(self) -> None:
+        """The database answers *and takes writes*: a standby (a demoted primary) is not ready."""
+        async with self._read() as conn:
+            writable = (await conn.execute(ACCEPTS_WRITES)).scalar_one()
+            if not writable:
+                # Every connection of this pool reached the same read-only server: drop them
+                # all, so the next ones (several hosts, target_session_attrs) find the primary.
+                await conn.invalidate()
+                await self._writer.dispose()
+                raise StoreUnavailable(
+                    "the database is read-only (a standby, or a demoted primary): "
+                    "reconnecting to the primary"
+                )
 
     def _on_notification(self, _conn: Any, pid: int, _channel: str, payload: str) -> None:
         if pid in self._own_backends:

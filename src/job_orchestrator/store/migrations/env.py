@@ -6,7 +6,8 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from job_orchestrator.store.migrate import engine_for
 
 config = context.config
 
@@ -23,7 +24,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_on_new_engine() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = engine_for(config.get_main_option("sqlalchemy.url") or "")
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_run)
