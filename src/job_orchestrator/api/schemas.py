@@ -565,7 +565,8 @@ MAX_SNOOZE_SECONDS = 31_536_000
 class QueueSettingsRequest(Strict):
     """Any of the fields; those not given keep their stored value."""
 
-    paused: bool | None = Field(default=None, description="A paused queue leases nothing")
+    # Not nullable: whether it was given at all is model_fields_set's to say.
+    paused: bool = Field(default=False, description="A paused queue leases nothing")
     rate_limit_per_second: float | None = Field(
         default=None,
         gt=0,
@@ -580,12 +581,6 @@ class QueueSettingsRequest(Strict):
         description="Stored and returned; enforced by a later release (flow control). "
         "null: no limit",
     )
-
-    @model_validator(mode="after")
-    def _paused_is_a_boolean(self) -> QueueSettingsRequest:
-        if "paused" in self.model_fields_set and self.paused is None:
-            raise ValueError("paused must be true or false")
-        return self
 
 
 class QueueOut(BaseModel):

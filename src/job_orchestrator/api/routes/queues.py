@@ -67,7 +67,7 @@ async def put_queue(
 ) -> Response:
     given = body.model_fields_set
     change = QueueChange(
-        paused=body.paused,
+        paused=body.paused if "paused" in given else None,
         rate_limit_per_second=body.rate_limit_per_second,
         rate_limit_given="rate_limit_per_second" in given,
         concurrency_limit=body.concurrency_limit,
