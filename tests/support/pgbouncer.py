@@ -65,19 +65,24 @@ class PgBouncer:
             f"logfile = {self.directory / 'pgbouncer.log'}\n"
             f"pidfile = {self.directory / 'pgbouncer.pid'}\n"
         )
-        self.process = subprocess.Popen(
-            [binary, str(config)],
-            user=_run_as(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # Its output goes to a file, never a pipe: PgBouncer logs every connection to stderr as
+        # well, and a pipe nobody reads fills after 64 KiB and blocks it mid-run (every test
+        # after that timed out).
+        self._output = self.directory / "stderr.txt"
+        with self._output.open("wb") as output:
+            self.process = subprocess.Popen(
+                [binary, str(config)],
+                user=_run_as(),
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
         self._wait_until_listening()
 
     def _wait_until_listening(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+                stderr = self._output.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"pgbouncer exited with {self.process.returncode}: {stderr}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
