@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ class Fixture:
     leased_id: str
     lease_token: str
     dead_id: str
+    snoozing_id: str
+    snoozing_token: str
 
 
 async def call(
@@ -69,8 +72,24 @@ async def env(database_url: str) -> AsyncIterator[Fixture]:
                 {"lease_token": dead["lease_token"], "error": {"message": "x"}},
             )
             assert failed.json()["state"] == "dlq"
+            await call(client, admin, "POST", "/v1/jobs", {"type": "s", "queue": "s"})
+            snoozing = (
+                await call(
+                    client, admin, "POST", "/v1/workers/lease", {"worker_id": "w", "queues": ["s"]}
+                )
+            ).json()["leases"][0]
+            schedule = {"every_seconds": 3600, "job": {"type": "t", "queue": "new"}}
+            assert (
+                await call(client, admin, "PUT", "/v1/schedules/s", schedule)
+            ).status_code == 201
             yield Fixture(
-                client, pending["id"], lease["job_id"], lease["lease_token"], dead["job_id"]
+                client,
+                pending["id"],
+                lease["job_id"],
+                lease["lease_token"],
+                dead["job_id"],
+                snoozing["job_id"],
+                snoozing["lease_token"],
             )
 
 
@@ -99,10 +118,28 @@ def endpoints(f: Fixture) -> list[tuple[str, str, Any, set[str]]]:
         ),
         ("GET", "/v1/metrics", None, {"reader"}),
         ("GET", "/metrics", None, {"reader"}),
+        ("GET", "/v1/workers", None, {"reader"}),
+        ("GET", "/v1/queues", None, {"reader"}),
+        ("GET", "/v1/schedules", None, {"reader"}),
+        ("GET", "/v1/schedules/s", None, {"reader"}),
         # State-changing calls last, each on its own job.
         ("POST", f"/v1/jobs/{f.dead_id}/retry", None, set()),
         ("POST", "/v1/dlq/redrive", {}, set()),
         ("POST", f"/v1/jobs/{f.pending_id}/cancel", None, set()),
+        ("PUT", "/v1/queues/q", {"paused": False}, set()),
+        ("POST", "/v1/queues/q/pause", None, set()),
+        ("POST", "/v1/queues/q/resume", None, set()),
+        ("PUT", "/v1/schedules/t", {"every_seconds": 60, "job": {"type": "t"}}, set()),
+        ("POST", "/v1/schedules/s/pause", None, set()),
+        ("POST", "/v1/schedules/s/resume", None, set()),
+        ("POST", "/v1/schedules/s/trigger", None, set()),
+        ("DELETE", "/v1/schedules/t", None, set()),
+        (
+            "POST",
+            f"/v1/jobs/{f.snoozing_id}/snooze",
+            {"lease_token": f.snoozing_token, "delay_seconds": 0},
+            {"worker"},
+        ),
         (
             "POST",
             f"/v1/jobs/{f.leased_id}/complete",
@@ -217,3 +254,20 @@ async def test_rate_limit_answers_429_with_retry_after(database_url: str) -> Non
             # Nothing was lost: exactly the accepted jobs exist.
             listed = (await client.get("/v1/jobs")).json()["jobs"]
             assert len(listed) == 3
+
+
+async def test_the_matrix_names_every_endpoint(env: Fixture) -> None:
+    """A new route cannot be left out of the matrix: every /v1 operation of the app is in it."""
+    from fastapi.routing import APIRoute
+
+    app = env.client._transport.app  # type: ignore[attr-defined]
+    listed = [(method, path) for method, path, _, _ in endpoints(env)]
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith(("/v1", "/metrics")):
+            continue
+        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$")
+        for method in route.methods:
+            if not any(m == method and pattern.match(p) for m, p in listed):
+                missing.append(f"{method} {route.path}")
+    assert not missing, missing
