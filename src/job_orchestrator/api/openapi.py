@@ -82,6 +82,7 @@ ERROR_HEADERS: dict[str, dict[str, Any]] = {
 OTHER_ERRORS: dict[int | str, str] = {
     404: "Unknown job id",
     413: "The request body, or a JSON field of it, is over its size limit",
+    415: "The body's Content-Type is not application/json (a cross-site form cannot post here)",
 }
 RATE_LIMITED = {
     "description": "Over the key's (or address's) request rate; retry after Retry-After"
@@ -163,7 +164,7 @@ def _add_known_errors(path: str, operation: dict[str, Any], route: RouteLike | N
     known = {status: answer["description"] for status, answer in COMMON_ERRORS.items()}
     statuses: list[int | str] = [401, 403, 503]
     if "requestBody" in operation:
-        statuses += [400, 413]
+        statuses += [400, 413, 415]
     if "requestBody" in operation or operation.get("parameters"):
         statuses.append(422)
     if "{job_id}" in path:
