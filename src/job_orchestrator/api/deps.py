@@ -22,7 +22,7 @@ MAX_ID = 2**63 - 1
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not JSON"},
     401: {"description": "Auth is on and no valid API key was sent"},
-    403: {"description": "The key's scope does not allow this call"},
+    403: {"description": "The key's scope does not allow this call, or it came from another site"},
     422: {"description": "Invalid input (the message names the field)"},
     503: {"description": "The database cannot be reached; retry"},
 }
