@@ -61,6 +61,8 @@ class PgBouncer:
             "default_pool_size = 8\n"
             "max_client_conn = 2000\n"
             "server_idle_timeout = 10\n"
+            "log_connections = 0\n"
+            "log_disconnections = 0\n"
             "autodb_idle_timeout = 30\n"
             f"logfile = {self.directory / 'pgbouncer.log'}\n"
             f"pidfile = {self.directory / 'pgbouncer.pid'}\n"
