@@ -62,23 +62,29 @@ class PgBouncer:
             "max_client_conn = 2000\n"
             "server_idle_timeout = 10\n"
             "autodb_idle_timeout = 30\n"
+            "log_connections = 0\n"
+            "log_disconnections = 0\n"
             f"logfile = {self.directory / 'pgbouncer.log'}\n"
             f"pidfile = {self.directory / 'pgbouncer.pid'}\n"
         )
-        self.process = subprocess.Popen(
-            [binary, str(config)],
-            user=_run_as(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # Its output goes to a file: a pipe nobody reads fills up (64 KiB) and PgBouncer,
+        # blocked writing its log, stops answering.
+        self._output = self.directory / "pgbouncer.out"
+        with self._output.open("wb") as output:
+            self.process = subprocess.Popen(
+                [binary, str(config)],
+                user=_run_as(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_until_listening()
 
     def _wait_until_listening(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"pgbouncer exited with {self.process.returncode}: {stderr}")
+                output = self._output.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"pgbouncer exited with {self.process.returncode}: {output}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
