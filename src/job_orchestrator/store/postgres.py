@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "job_orchestrator_ready"
 _LISTEN_RETRY_SECONDS = 1.0
+# Behind a transaction pooler without a direct LISTEN URL: how often long polls look anyway.
+POLL_ONLY_SECONDS = 0.5
 
 # The queues announced inside the store call in progress (see PostgresStore._waking_locally),
 # with the task running it: a task started inside the block inherits this variable, and must
@@ -345,6 +347,7 @@ class PostgresStore(SqlStore):
             try:
                 if await self._listen_connector.behind_pooler():
                     self._poll_only()
+                    await self._stand_in_for_notify()
                     return
                 connection = await self._listen_connector.connect()
                 lost = asyncio.Event()
@@ -366,11 +369,21 @@ class PostgresStore(SqlStore):
                         await connection.close(timeout=1)
             await asyncio.sleep(_LISTEN_RETRY_SECONDS)
 
+    async def _stand_in_for_notify(self) -> None:
+        """No LISTEN: every POLL_ONLY_SECONDS, wake one long poll of each group (as a NOTIFY
+        for every queue would), so jobs enqueued through other server processes are seen within
+        that time. The hub's own fallback timer is far longer (it relies on notifications), and
+        waking a group costs one claim, not one per waiting poll."""
+        while True:
+            await asyncio.sleep(POLL_ONLY_SECONDS)
+            if self._on_ready is not None:
+                self._on_ready("*")
+
     def _poll_only(self) -> None:
         log.warning(
             "PostgreSQL is behind a transaction pooler (PgBouncer) and no direct URL is set "
             "for LISTEN (%s): long polls see jobs enqueued through other server processes "
-            "at their next poll (ORCHESTRATOR_POLL_INTERVAL) instead of at once",
+            f"within {POLL_ONLY_SECONDS} s (a look every {POLL_ONLY_SECONDS} s) instead of at once",
             LISTEN_URL_ENV,
         )
 
