@@ -92,6 +92,23 @@ async def test_a_poll_arriving_during_a_fresh_claim_defers_to_it() -> None:
         hub.close()
 
 
+async def test_under_a_backlog_new_polls_claim_side_by_side() -> None:
+    """While the last claim came back full, a poll arriving during another claim claims at
+    once (SKIP LOCKED claims run in parallel); once a claim comes back short, polls defer
+    again."""
+    hub = WakeupHub(fallback_seconds=60)
+    with ExitStack() as stack:
+        (first,) = waiters(hub, stack, 1)
+        first.end_look(first.begin_look(), got=10, limit=10)  # full: a backlog
+        epoch = first.begin_look()  # claiming again
+        (second,) = waiters(hub, stack, 1)
+        assert second.should_look_first()
+        first.end_look(epoch, got=3, limit=10)  # short: the backlog is gone
+        (third,) = waiters(hub, stack, 1)
+        assert not third.should_look_first()
+        hub.close()
+
+
 async def test_a_wake_up_during_a_look_is_not_lost() -> None:
     hub = WakeupHub(fallback_seconds=60)
     with ExitStack() as stack:

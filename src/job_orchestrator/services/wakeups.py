@@ -11,7 +11,8 @@ Lease waiters with the same (queues, types) are interchangeable, so they form on
   long poll of that group then waits without claiming (idle polls that time out and come back
   cost no statement); so does one that arrives while a claim begun since the last wake-up is
   in flight (that claim passes the wake on if it comes back full): 200 polls arriving at once
-  make one claim, not 200 and a pool overflow;
+  make one claim, not 200 and a pool overflow; but while the last claim came back full (a
+  backlog), new polls claim at once, side by side, as workers under load need;
 - jobs that become ready without a write (a ``run_at`` coming due: delays, retry backoff,
   snooze) are found by one timer per group, not a claim per waiter every poll interval: it asks
   the database for the earliest future ``run_at`` of the group's queues and sleeps until then,
@@ -58,8 +59,12 @@ class LeaseWaiter:
 
     def should_look_first(self) -> bool:
         """A new long poll claims at once unless a claim of its group found nothing since the
-        last wake-up, or one begun since then is still in flight."""
-        return not self._group.known_empty() and not self._group.fresh_looks
+        last wake-up, or one begun since then is still in flight, except while the group's
+        last claim came back full: there is a backlog, and claims of it run side by side
+        (SKIP LOCKED) as they did before groups; deferring them took turns and cost
+        throughput under load."""
+        group = self._group
+        return not group.known_empty() and (group.backlog or not group.fresh_looks)
 
     def begin_look(self) -> int:
         """Before the claim: the epoch it starts in (a wake-up during the claim bumps it)."""
@@ -77,8 +82,10 @@ class LeaseWaiter:
         group = self._group
         self._look_done()
         if got >= limit:
+            group.backlog = True
             group.wake_one()
         else:
+            group.backlog = False
             group.claimed_short(epoch)
 
     def abandon_look(self) -> None:
@@ -122,6 +129,7 @@ class _Group:
         self.empty_epoch = -1  # a claim that started in this epoch came back short
         self.probed_epoch = -1  # the timer's probe ran in this epoch
         self.fresh_looks = 0  # claims in flight begun in this epoch
+        self.backlog = False  # the last claim that answered came back full
         self.reprobe = asyncio.Event()
         self.timer: asyncio.Task[None] | None = None
 
