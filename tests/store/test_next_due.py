@@ -42,3 +42,33 @@ async def test_only_pending_jobs_count(store: Store) -> None:
     await store.enqueue(later, now=now)
     await store.cancel(first.id)
     assert await store.seconds_until_next_due(["q"], now=now) == pytest.approx(8)
+
+
+async def test_a_long_poll_wakes_when_a_short_snooze_comes_due(store: Store) -> None:
+    """A snooze with a delay announces its queue, as a delayed retry does, so the waiting
+    group's timer is set from its run_at: the job is leased again in about the delay, not at
+    the hub's 5 s fallback."""
+    import asyncio
+
+    from job_orchestrator.domain.models import LeaseRequest, Snooze
+    from job_orchestrator.services.jobs import JobService
+
+    service = JobService(store, poll_interval=5.0)
+    request = LeaseRequest(worker_id="w", queues=("snoozy",))
+    await store.start_listening(service.hub.queue_ready)  # as the app wires it
+    try:
+        await store.enqueue_many([NewJob(type="t", queue="snoozy")])
+        [lease] = await service.lease(request)
+        waiting = asyncio.create_task(service.lease(request, wait_seconds=10))
+        await asyncio.sleep(0.2)  # the long poll has looked and found nothing
+        assert not waiting.done()
+        await store.snooze(
+            Snooze(job_id=lease.job_id, lease_token=lease.lease_token, delay_seconds=0.5)
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        leases = await asyncio.wait_for(waiting, 10)
+        assert [again.job_id for again in leases] == [lease.job_id]
+        assert loop.time() - started < 3.0  # the snooze's 0.5 s, not the 5 s fallback
+    finally:
+        await service.close()

@@ -1039,8 +1039,9 @@ class SqlStore(Store):
                 raise (await self._why_not_held(conn, [snooze.job_id]))[snooze.job_id]
             await conn.execute(q.finish_attempt, {"job_id": snooze.job_id, "now": self._t(now)})
             job = job_of(row)
-            if snooze.delay_seconds <= 0:
-                await self._announce(conn, [job.queue])
+            # Also when delayed, as a delayed retry: the waiters' timer learns its run_at
+            # from the announcement (the hub's fallback alone would be up to 5 s late).
+            await self._announce(conn, [job.queue])
             return job
 
     async def delete_expired(
